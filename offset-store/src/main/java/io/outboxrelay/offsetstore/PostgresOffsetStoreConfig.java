@@ -1,0 +1,153 @@
+package io.outboxrelay.offsetstore;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigException;
+
+/**
+ * The {@code offset.storage.postgres.*} settings of {@link PostgresOffsetBackingStore}, read from the
+ * engine's (worker's) properties.
+ */
+public final class PostgresOffsetStoreConfig {
+
+    public static final String PREFIX = "offset.storage.postgres.";
+    public static final String URL = PREFIX + "url";
+    public static final String USER = PREFIX + "user";
+    public static final String PASSWORD = PREFIX + "password";
+    public static final String PASSWORD_FILE = PREFIX + "password.file";
+    public static final String TABLE = PREFIX + "table";
+    public static final String NAMESPACE = PREFIX + "namespace";
+    public static final String RETRY_TIMEOUT_MS = PREFIX + "retry.timeout.ms";
+    public static final String RETRY_BACKOFF_INITIAL_MS = PREFIX + "retry.backoff.initial.ms";
+    public static final String RETRY_BACKOFF_MAX_MS = PREFIX + "retry.backoff.max.ms";
+
+    public static final String DEFAULT_TABLE = "outbox_relay_offsets";
+    /** The engine's name, which the namespace defaults to. */
+    static final String ENGINE_NAME = "name";
+
+    /** Unquoted PostgreSQL identifiers, optionally schema-qualified; anything else is refused, never spliced into SQL. */
+    private static final Pattern TABLE_NAME = Pattern.compile("([A-Za-z_][A-Za-z0-9_$]{0,62}\\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}");
+
+    public static final ConfigDef CONFIG_DEF = new ConfigDef()
+            .define(URL, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, Importance.HIGH,
+                    "JDBC URL of the PostgreSQL database that holds the offset table, e.g. jdbc:postgresql://db:5432/app.")
+            .define(USER, Type.STRING, null, Importance.HIGH, "Role used to read and write the offset table.")
+            .define(PASSWORD, Type.PASSWORD, null, Importance.HIGH, "Password of that role.")
+            .define(PASSWORD_FILE, Type.STRING, null, Importance.MEDIUM,
+                    "File whose content (trailing newline removed) is the password; wins over " + PASSWORD + ".")
+            .define(TABLE, Type.STRING, DEFAULT_TABLE, Importance.MEDIUM,
+                    "Offset table, optionally schema-qualified (schema.table). Created if missing.")
+            .define(NAMESPACE, Type.STRING, null, Importance.MEDIUM,
+                    "Rows this store reads and writes; several engines can share one table under different namespaces. Defaults to the engine name.")
+            .define(RETRY_TIMEOUT_MS, Type.LONG, 30_000L, ConfigDef.Range.atLeast(0), Importance.LOW,
+                    "How long a write or read is retried after a transient failure (lost connection, server restarting) before it fails.")
+            .define(RETRY_BACKOFF_INITIAL_MS, Type.LONG, 100L, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "First pause between retries; it doubles up to " + RETRY_BACKOFF_MAX_MS + ".")
+            .define(RETRY_BACKOFF_MAX_MS, Type.LONG, 5_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "Longest pause between retries.");
+
+    private final String url;
+    private final String user;
+    private final String password;
+    private final String table;
+    private final String namespace;
+    private final Duration retryTimeout;
+    private final Duration backoffInitial;
+    private final Duration backoffMax;
+
+    private PostgresOffsetStoreConfig(String url, String user, String password, String table, String namespace,
+                                      Duration retryTimeout, Duration backoffInitial, Duration backoffMax) {
+        this.url = url;
+        this.user = user;
+        this.password = password;
+        this.table = table;
+        this.namespace = namespace;
+        this.retryTimeout = retryTimeout;
+        this.backoffInitial = backoffInitial;
+        this.backoffMax = backoffMax;
+    }
+
+    /**
+     * Reads the settings from the worker's original properties.
+     *
+     * @throws ConfigException naming the key at fault
+     */
+    public static PostgresOffsetStoreConfig from(Map<String, ?> originals) {
+        Map<String, Object> parsed = CONFIG_DEF.parse(originals);
+        String table = (String) parsed.get(TABLE);
+        if (!TABLE_NAME.matcher(table).matches()) {
+            throw new ConfigException(TABLE, table, "must be a plain table name, optionally schema-qualified (letters, digits, _ and $)");
+        }
+        String url = (String) parsed.get(URL);
+        if (!url.startsWith("jdbc:postgresql:")) {
+            throw new ConfigException(URL, url, "must be a PostgreSQL JDBC URL (jdbc:postgresql://host:port/database)");
+        }
+        String namespace = (String) parsed.get(NAMESPACE);
+        if (namespace == null || namespace.isBlank()) {
+            Object engineName = originals.get(ENGINE_NAME);
+            if (engineName == null || engineName.toString().isBlank()) {
+                throw new ConfigException(NAMESPACE, null, "is required when the engine has no 'name'");
+            }
+            namespace = engineName.toString();
+        }
+        return new PostgresOffsetStoreConfig(url, (String) parsed.get(USER), password(parsed), table, namespace,
+                Duration.ofMillis((Long) parsed.get(RETRY_TIMEOUT_MS)),
+                Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_INITIAL_MS)),
+                Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_MAX_MS)));
+    }
+
+    private static String password(Map<String, Object> parsed) {
+        String file = (String) parsed.get(PASSWORD_FILE);
+        if (file != null && !file.isBlank()) {
+            try {
+                return Files.readString(Path.of(file), StandardCharsets.UTF_8).stripTrailing();
+            }
+            catch (IOException e) {
+                throw new ConfigException(PASSWORD_FILE, file, "cannot be read: " + e);
+            }
+        }
+        org.apache.kafka.common.config.types.Password password = (org.apache.kafka.common.config.types.Password) parsed.get(PASSWORD);
+        return password == null ? null : password.value();
+    }
+
+    public String url() {
+        return url;
+    }
+
+    public String user() {
+        return user;
+    }
+
+    String password() {
+        return password;
+    }
+
+    public String table() {
+        return table;
+    }
+
+    public String namespace() {
+        return namespace;
+    }
+
+    public Duration retryTimeout() {
+        return retryTimeout;
+    }
+
+    public Duration backoffInitial() {
+        return backoffInitial;
+    }
+
+    public Duration backoffMax() {
+        return backoffMax;
+    }
+}

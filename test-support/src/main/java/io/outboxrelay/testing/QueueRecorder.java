@@ -1,0 +1,83 @@
+package io.outboxrelay.testing;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Delivery;
+import com.rabbitmq.client.Envelope;
+import com.rabbitmq.client.AMQP;
+
+/**
+ * An independent AMQP consumer that keeps every delivery of one queue, in arrival order. Tests
+ * use it to check what really reached the broker, never what the relay says it sent.
+ */
+public final class QueueRecorder implements AutoCloseable {
+
+    private final Connection connection;
+    private final List<Delivery> deliveries = new ArrayList<>();
+
+    private QueueRecorder(Connection connection) {
+        this.connection = connection;
+    }
+
+    static QueueRecorder start(Connection connection, String queue) throws IOException {
+        QueueRecorder recorder = new QueueRecorder(connection);
+        Channel channel = connection.createChannel();
+        channel.basicQos(1000);
+        channel.basicConsume(queue, false, new DefaultConsumer(channel) {
+            @Override
+            public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) throws IOException {
+                recorder.add(new Delivery(envelope, props, body));
+                channel.basicAck(envelope.getDeliveryTag(), false);
+            }
+        });
+        return recorder;
+    }
+
+    private synchronized void add(Delivery delivery) {
+        deliveries.add(delivery);
+        notifyAll();
+    }
+
+    /** A copy of what arrived so far. */
+    public synchronized List<Delivery> deliveries() {
+        return new ArrayList<>(deliveries);
+    }
+
+    public synchronized int count() {
+        return deliveries.size();
+    }
+
+    /** Waits until at least {@code count} deliveries arrived, or fails after {@code timeout}. */
+    public synchronized List<Delivery> awaitAtLeast(int count, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (deliveries.size() < count) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw new AssertionError("expected at least " + count + " deliveries within " + timeout + ", got " + deliveries.size());
+            }
+            wait(Math.max(1, left / 1_000_000));
+        }
+        return new ArrayList<>(deliveries);
+    }
+
+    /** Waits for {@code quiet} without a new delivery, so a test can assert that nothing more arrives. */
+    public List<Delivery> awaitQuiet(Duration quiet) throws InterruptedException {
+        int before;
+        do {
+            before = count();
+            Thread.sleep(quiet.toMillis());
+        } while (count() != before);
+        return deliveries();
+    }
+
+    @Override
+    public void close() throws IOException {
+        connection.close();
+    }
+}

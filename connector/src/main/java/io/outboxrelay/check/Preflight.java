@@ -1,0 +1,192 @@
+package io.outboxrelay.check;
+
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.TimeoutException;
+
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.ConnectionFactory;
+
+import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.sink.BrokerConnectionFactory;
+
+/**
+ * Tests each prerequisite of a configured relay against the real servers, without changing
+ * anything, and says for each what to do when it fails.
+ */
+public final class Preflight {
+
+    private final RelayConfig config;
+    private final List<CheckResult> results = new ArrayList<>();
+
+    public Preflight(RelayConfig config) {
+        this.config = config;
+    }
+
+    public List<CheckResult> run() {
+        results.add(CheckResult.ok("configuration is valid (relay '" + config.name() + "', slot " + config.slotName() + ")"));
+        checkPostgres();
+        checkBroker();
+        return results;
+    }
+
+    private void checkPostgres() {
+        DatabaseSettings db = config.database();
+        Properties props = new Properties();
+        props.setProperty("user", db.user());
+        if (db.password() != null) {
+            props.setProperty("password", db.password());
+        }
+        props.setProperty("connectTimeout", "5");
+        try (Connection c = DriverManager.getConnection(db.jdbcUrl(), props)) {
+            results.add(CheckResult.ok("PostgreSQL reachable at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()));
+            String walLevel = single(c, "SHOW wal_level");
+            results.add("logical".equals(walLevel) ? CheckResult.ok("wal_level=logical")
+                    : CheckResult.fail("wal_level=" + walLevel + ", logical decoding needs wal_level=logical: set it in postgresql.conf "
+                            + "(ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL"));
+            boolean canReplicate = "t".equals(single(c, "SELECT (rolreplication OR rolsuper)::text::char FROM pg_roles WHERE rolname = current_user"));
+            results.add(canReplicate ? CheckResult.ok("role " + db.user() + " may replicate")
+                    : CheckResult.fail("role " + db.user() + " lacks REPLICATION: ALTER ROLE " + db.user() + " WITH REPLICATION;"));
+            for (String table : config.outboxTables()) {
+                checkTable(c, table);
+            }
+            checkPublication(c);
+            checkSlot(c);
+        }
+        catch (SQLException e) {
+            results.add(CheckResult.fail("PostgreSQL at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()
+                    + " refused: " + e.getMessage() + " — check debezium.source.database.* and that the server runs"));
+        }
+    }
+
+    private void checkTable(Connection c, String table) throws SQLException {
+        if (!table.matches("[A-Za-z0-9_$.]+")) {
+            results.add(CheckResult.warn("table.include.list entry '" + table + "' is a pattern; not checked"));
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL, "
+                + "CASE WHEN to_regclass(?) IS NULL THEN false ELSE has_table_privilege(to_regclass(?), 'SELECT') END")) {
+            ps.setString(1, table);
+            ps.setString(2, table);
+            ps.setString(3, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                if (!rs.getBoolean(1)) {
+                    results.add(CheckResult.fail("outbox table " + table + " does not exist: create it (deploy/sql/outbox.sql) or fix "
+                            + "debezium.source.table.include.list"));
+                }
+                else if (!rs.getBoolean(2)) {
+                    results.add(CheckResult.fail("outbox table " + table + " exists but " + config.database().user()
+                            + " may not read it: GRANT SELECT ON " + table + " TO " + config.database().user() + ";"));
+                }
+                else {
+                    results.add(CheckResult.ok("outbox table " + table + " exists and is readable"));
+                }
+            }
+        }
+    }
+
+    private void checkPublication(Connection c) throws SQLException {
+        String name = config.publicationName();
+        String mode = config.engineProperties().getProperty("publication.autocreate.mode", "all_tables");
+        try (PreparedStatement ps = c.prepareStatement("SELECT puballtables, "
+                + "(SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY 1) FROM pg_publication_tables t WHERE t.pubname = p.pubname) "
+                + "FROM pg_publication p WHERE pubname = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    results.add("disabled".equals(mode)
+                            ? CheckResult.fail("publication " + name + " does not exist and publication.autocreate.mode=disabled: CREATE PUBLICATION "
+                                    + name + " FOR TABLE " + String.join(", ", config.outboxTables()) + " WITH (publish = 'insert');")
+                            : CheckResult.ok("publication " + name + " does not exist yet; the relay creates it (publication.autocreate.mode=" + mode + ")"));
+                    return;
+                }
+                String tables = rs.getString(2) == null ? "" : rs.getString(2);
+                if (rs.getBoolean(1)) {
+                    results.add("filtered".equals(mode)
+                            ? CheckResult.fail("publication " + name + " is FOR ALL TABLES, which publication.autocreate.mode=filtered refuses: drop it or name another publication.name")
+                            : CheckResult.ok("publication " + name + " publishes all tables"));
+                    return;
+                }
+                List<String> missing = config.outboxTables().stream().filter(t -> !List.of(tables.split(",")).contains(t)).toList();
+                results.add(missing.isEmpty() ? CheckResult.ok("publication " + name + " covers " + tables)
+                        : CheckResult.warn("publication " + name + " covers [" + tables + "] but not " + missing
+                                + ("filtered".equals(mode) ? "; the relay alters it at start (it must own the publication)" : "; add them with ALTER PUBLICATION")));
+            }
+        }
+    }
+
+    private void checkSlot(Connection c) throws SQLException {
+        String slot = config.slotName();
+        try (PreparedStatement ps = c.prepareStatement("SELECT plugin, database, active, active_pid, wal_status FROM pg_replication_slots WHERE slot_name = ?")) {
+            ps.setString(1, slot);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    results.add(CheckResult.ok("replication slot " + slot + " does not exist yet; the relay creates it"));
+                    return;
+                }
+                String plugin = rs.getString(1);
+                String database = rs.getString(2);
+                if (!"pgoutput".equals(plugin) && "pgoutput".equals(config.engineProperties().getProperty("plugin.name"))) {
+                    results.add(CheckResult.fail("replication slot " + slot + " uses plugin " + plugin + ", not pgoutput: drop it or set debezium.source.slot.name"));
+                }
+                else if (!config.database().database().equals(database)) {
+                    results.add(CheckResult.fail("replication slot " + slot + " belongs to database " + database + ": set another debezium.source.slot.name"));
+                }
+                else if (rs.getBoolean(3)) {
+                    results.add(CheckResult.fail("replication slot " + slot + " is in use by PID " + rs.getInt(4)
+                            + " (another relay?); only one relay may use a slot"));
+                }
+                else if ("lost".equals(rs.getString(5))) {
+                    results.add(CheckResult.fail("replication slot " + slot + " is lost (max_slot_wal_keep_size exceeded): events were dropped by PostgreSQL; "
+                            + "drop the slot and decide how to backfill"));
+                }
+                else {
+                    results.add(CheckResult.ok("replication slot " + slot + " exists (" + plugin + ") and is free"));
+                }
+            }
+        }
+    }
+
+    private void checkBroker() {
+        SinkConfig sink = config.sink();
+        ConnectionFactory factory = BrokerConnectionFactory.forSink(sink);
+        factory.setConnectionTimeout(5_000);
+        String where = factory.getHost() + ":" + factory.getPort() + factory.getVirtualHost();
+        try (com.rabbitmq.client.Connection connection = factory.newConnection("outbox-relay check")) {
+            results.add(CheckResult.ok("RabbitMQ reachable at " + where + " as " + factory.getUsername()));
+            if (sink.exchange().isEmpty()) {
+                results.add(CheckResult.ok("exchange: taken from the router (exchange.template) or the topic name, per event; not checked"));
+                return;
+            }
+            try (Channel channel = connection.createChannel()) {
+                channel.exchangeDeclarePassive(sink.exchange());
+                results.add(CheckResult.ok("exchange '" + sink.exchange() + "' exists"));
+            }
+            catch (IOException e) {
+                results.add(CheckResult.fail("exchange '" + sink.exchange() + "' does not exist on " + where
+                        + ": declare it (durable), or fix debezium.sink.rabbitmq.exchange"));
+            }
+        }
+        catch (IOException | TimeoutException e) {
+            results.add(CheckResult.fail("RabbitMQ at " + where + " as " + factory.getUsername() + " refused: "
+                    + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName())
+                    + " — check debezium.sink.rabbitmq.connection.* and that the broker runs"));
+        }
+    }
+
+    private static String single(Connection c, String sql) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+}

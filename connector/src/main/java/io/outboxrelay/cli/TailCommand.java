@@ -1,0 +1,87 @@
+package io.outboxrelay.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.sink.BrokerConnectionFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "tail", mixinStandardHelpOptions = true,
+        description = "Prints what arrives on the relay's exchange: binds a queue to it and shows each message's id, type, routing key and body.")
+final class TailCommand implements Callable<Integer> {
+
+    @Mixin
+    ConfigOptions options;
+
+    @Option(names = "--queue", description = "Queue to bind and read (default: a server-named, exclusive queue).")
+    String queue;
+
+    @Option(names = "--binding", defaultValue = "#", description = "Binding key (default: ${DEFAULT-VALUE}, everything on a topic exchange).")
+    String binding;
+
+    @Option(names = "--declare", description = "Declare the exchange (durable, topic) if it does not exist.")
+    boolean declare;
+
+    @Option(names = "--count", defaultValue = "0", description = "Stop after this many messages (default: never).")
+    int count;
+
+    @Option(names = "--timeout", defaultValue = "0", description = "Stop after this many seconds (default: never).")
+    int timeoutSeconds;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException, TimeoutException, InterruptedException {
+        PrintWriter out = spec.commandLine().getOut();
+        RelayConfig config = options.load(spec.commandLine().getErr());
+        if (config == null) {
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        String exchange = config.sink().exchange();
+        if (exchange.isEmpty()) {
+            spec.commandLine().getErr().println("tail needs debezium.sink.rabbitmq.exchange to know which exchange to read");
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        ConnectionFactory factory = BrokerConnectionFactory.forSink(config.sink());
+        try (Connection connection = factory.newConnection("outbox-relay tail")) {
+            Channel channel = connection.createChannel();
+            if (declare) {
+                channel.exchangeDeclare(exchange, "topic", true);
+            }
+            String q = queue == null ? channel.queueDeclare().getQueue() : channel.queueDeclare(queue, true, false, false, null).getQueue();
+            channel.queueBind(q, exchange, binding);
+            out.printf("listening on exchange '%s' (queue %s, binding '%s')%n", exchange, q, binding);
+            out.flush();
+            CountDownLatch done = new CountDownLatch(count > 0 ? count : Integer.MAX_VALUE);
+            channel.basicConsume(q, true, (tag, d) -> {
+                out.printf("%s  id=%s type=%s key=%s  %s%n", d.getProperties().getTimestamp() == null ? "-" : d.getProperties().getTimestamp().toInstant(),
+                        d.getProperties().getMessageId(), d.getProperties().getType(), d.getEnvelope().getRoutingKey(),
+                        new String(d.getBody(), StandardCharsets.UTF_8));
+                out.flush();
+                done.countDown();
+            }, tag -> { });
+            if (timeoutSeconds > 0) {
+                done.await(timeoutSeconds, TimeUnit.SECONDS);
+            }
+            else {
+                done.await();
+            }
+        }
+        return 0;
+    }
+}

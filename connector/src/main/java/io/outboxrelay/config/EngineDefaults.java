@@ -1,0 +1,61 @@
+package io.outboxrelay.config;
+
+import java.util.Locale;
+import java.util.Properties;
+
+import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.transforms.OutboxEventRouter;
+
+/**
+ * The Debezium engine settings the relay uses unless the configuration says otherwise: what makes
+ * a ~8-line file enough, and what an outbox relay needs to be correct (heartbeats so an idle outbox
+ * does not pin WAL, offsets flushed after every confirmed batch) and fast (a short poll interval).
+ */
+final class EngineDefaults {
+
+    static final String ROUTER_CLASS = OutboxEventRouter.class.getName();
+    static final String DEBEZIUM_ROUTER_CLASS = "io.debezium.transforms.outbox.EventRouter";
+    static final String HEARTBEAT_PREFIX = "outbox-relay-heartbeat";
+
+    private EngineDefaults() {
+    }
+
+    static Properties forRelay(String relayName) {
+        String id = identifier(relayName);
+        Properties p = new Properties();
+        p.setProperty("name", relayName);
+        p.setProperty("connector.class", "io.debezium.connector.postgresql.PostgresConnector");
+        p.setProperty("database.port", "5432");
+        p.setProperty("plugin.name", "pgoutput");
+        p.setProperty("topic.prefix", id);
+        p.setProperty("slot.name", id);
+        p.setProperty("publication.name", id);
+        p.setProperty("publication.autocreate.mode", "filtered");
+        p.setProperty("table.include.list", "public.outbox_event");
+        p.setProperty("snapshot.mode", "no_data");
+        // The router ignores updates and deletes; not decoding them at all spares PostgreSQL and the relay.
+        p.setProperty("skipped.operations", "u,d,t");
+        p.setProperty("tombstones.on.delete", "false");
+        p.setProperty("slot.drop.on.stop", "false");
+        // A non-transactional logical message moves the slot even when only other tables are written
+        // (PostgreSQL 15 sends nothing for them through a filtered publication).
+        p.setProperty("heartbeat.interval.ms", "10000");
+        p.setProperty("heartbeat.action.query", "SELECT pg_logical_emit_message(false, '" + HEARTBEAT_PREFIX + "', now()::text)");
+        p.setProperty("message.prefix.exclude.list", HEARTBEAT_PREFIX);
+        p.setProperty("poll.interval.ms", "5");
+        p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
+        p.setProperty("offset.flush.interval.ms", "0");
+        // The store retries a lost connection for 30 s; the engine must wait for it.
+        p.setProperty("offset.flush.timeout.ms", "60000");
+        return p;
+    }
+
+    /** A slot, publication and topic prefix name derived from the relay name: [a-z0-9_], at most 63 characters. */
+    static String identifier(String relayName) {
+        String id = relayName.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9_]", "_");
+        if (id.isEmpty() || !Character.isLetter(id.charAt(0))) {
+            id = "r_" + id;
+        }
+        return id.length() > 63 ? id.substring(0, 63) : id;
+    }
+}

@@ -1,0 +1,257 @@
+package io.outboxrelay.config;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+import io.outboxrelay.config.RelaySettings.FailurePolicy;
+import io.outboxrelay.config.SinkConfig.RoutingKeySource;
+import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
+import io.smallrye.config.ConfigValue;
+import io.smallrye.config.PropertiesConfigSource;
+import io.smallrye.config.SmallRyeConfig;
+import io.smallrye.config.SmallRyeConfigBuilder;
+import io.smallrye.config.source.file.FileSystemConfigSource;
+
+/**
+ * Loads the relay's one properties file with SmallRye Config (environment variables and {@code -D}
+ * system properties override it; a secrets directory, one file per key, can supply values), maps
+ * Debezium Server's vocabulary onto the engine, and validates everything at once.
+ */
+public final class RelayConfigLoader {
+
+    public static final String SOURCE_PREFIX = "debezium.source.";
+    public static final String TRANSFORMS = "debezium.transforms";
+    public static final String PREDICATES = "debezium.predicates";
+    public static final String SINK_TYPE = "debezium.sink.type";
+    public static final String RELAY_PREFIX = "relay.";
+
+    /** Keys of Debezium Server's RabbitMQ sink (3.6) and ours, after {@code debezium.sink.rabbitmq.}. */
+    static final Set<String> SINK_KEYS = Set.of("exchange", "routingKey", "routingKey.source", "routingKeyFromTopicName",
+            "autoCreateRoutingKey", "routingKeyDurable", "deliveryMode", "ackTimeout", "null.value",
+            "max.in.flight", "retry.backoff.initial.ms", "retry.backoff.max.ms");
+    static final Set<String> RELAY_KEYS = Set.of("name", "on-unroutable", "on-invalid", "dead-letter.table", "shutdown.grace.ms",
+            "restart.backoff.initial.ms", "restart.backoff.max.ms");
+    /** Namespaces of a Debezium Server file that mean nothing here (the relay hands Connect records to its own sink). */
+    private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
+
+    private RelayConfigLoader() {
+    }
+
+    /**
+     * @param file the properties file
+     * @param secretsDir optional directory whose file names are keys and contents values (e.g. a mounted Kubernetes secret)
+     * @throws ConfigProblems listing every problem
+     */
+    public static RelayConfig load(Path file, Path secretsDir) {
+        if (file == null) {
+            throw new ConfigProblems(List.of("no configuration file: give --config FILE or set OUTBOX_RELAY_CONFIG"));
+        }
+        if (!Files.isReadable(file)) {
+            throw new ConfigProblems(List.of("configuration file " + file + " does not exist or cannot be read"));
+        }
+        Properties fileProps = new Properties();
+        try (InputStream in = Files.newInputStream(file)) {
+            fileProps.load(in);
+        }
+        catch (IOException | IllegalArgumentException e) {
+            throw new ConfigProblems(List.of("configuration file " + file + " is not a valid properties file: " + e.getMessage()));
+        }
+        SmallRyeConfigBuilder builder = new SmallRyeConfigBuilder()
+                .addDefaultSources()
+                .withSources(new PropertiesConfigSource(fileProps, "file:" + file, 100));
+        if (secretsDir != null) {
+            if (!Files.isDirectory(secretsDir)) {
+                throw new ConfigProblems(List.of("secrets directory " + secretsDir + " does not exist"));
+            }
+            builder.withSources(new FileSystemConfigSource(new File(secretsDir.toString()), 290));
+        }
+        return from(builder.build(), fileProps.stringPropertyNames());
+    }
+
+    static RelayConfig from(SmallRyeConfig config, Set<String> fileKeys) {
+        List<String> warnings = new ArrayList<>();
+        TypedReader read = new TypedReader(key -> value(config, key));
+
+        // Every key the user wrote, plus -D system properties; environment variables override these by name.
+        Set<String> names = new TreeSet<>(fileKeys);
+        for (String name : config.getPropertyNames()) {
+            if (name.startsWith("debezium.") || name.startsWith(RELAY_PREFIX)) {
+                names.add(name);
+            }
+        }
+        checkNamespaces(names, fileKeys, read, warnings);
+
+        String sinkType = read.string(SINK_TYPE, "rabbitmq");
+        if (!"rabbitmq".equals(sinkType)) {
+            read.problem(SINK_TYPE + "=" + sinkType + " is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)");
+        }
+
+        RelaySettings relay = new RelaySettings(
+                read.string(RELAY_PREFIX + "name", "outbox-relay"),
+                read.choice(RELAY_PREFIX + "on-unroutable", FailurePolicy.DEAD_LETTER, FailurePolicy.class),
+                read.choice(RELAY_PREFIX + "on-invalid", FailurePolicy.DEAD_LETTER, FailurePolicy.class),
+                read.string(RELAY_PREFIX + "dead-letter.table", "outbox_relay_dead_letter"),
+                read.millis(RELAY_PREFIX + "shutdown.grace.ms", 30_000),
+                read.millis(RELAY_PREFIX + "restart.backoff.initial.ms", 1_000),
+                read.millis(RELAY_PREFIX + "restart.backoff.max.ms", 60_000));
+        if (!relay.deadLetterTable().matches("([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*")) {
+            read.problem(RELAY_PREFIX + "dead-letter.table=" + relay.deadLetterTable() + " must be a plain table name, optionally schema-qualified");
+        }
+
+        Properties engine = EngineDefaults.forRelay(relay.name());
+        for (String name : names) {
+            if (name.startsWith(SOURCE_PREFIX)) {
+                engine.setProperty(name.substring(SOURCE_PREFIX.length()), value(config, name));
+            }
+        }
+        // Secrets and overrides given only as environment variables are found by their known names.
+        for (String key : List.of("database.hostname", "database.port", "database.user", "database.password", "database.dbname")) {
+            String v = value(config, SOURCE_PREFIX + key);
+            if (v != null) {
+                engine.setProperty(key, v);
+            }
+        }
+        mapTransforms(config, names, engine, warnings);
+
+        String host = read.required(SOURCE_PREFIX + "database.hostname", "the PostgreSQL host");
+        String user = read.required(SOURCE_PREFIX + "database.user", "the role the relay connects as (it needs REPLICATION)");
+        String dbname = read.required(SOURCE_PREFIX + "database.dbname", "the database holding the outbox table");
+        int port = new TypedReader(engine::getProperty).integer("database.port", 5432, 1, 65535);
+        DatabaseSettings database = new DatabaseSettings(host, port, user, engine.getProperty("database.password"), dbname);
+        if (!"io.debezium.connector.postgresql.PostgresConnector".equals(engine.getProperty("connector.class"))) {
+            read.problem(SOURCE_PREFIX + "connector.class=" + engine.getProperty("connector.class")
+                    + " is not supported: outbox-relay tails PostgreSQL (io.debezium.connector.postgresql.PostgresConnector)");
+        }
+        if (PostgresOffsetBackingStore.class.getName().equals(engine.getProperty("offset.storage"))) {
+            engine.putIfAbsent(PostgresOffsetStoreConfig.URL, database.jdbcUrl());
+            if (user != null) {
+                engine.putIfAbsent(PostgresOffsetStoreConfig.USER, user);
+            }
+            if (database.password() != null) {
+                engine.putIfAbsent(PostgresOffsetStoreConfig.PASSWORD, database.password());
+            }
+        }
+
+        SinkConfig sink = readSink(config, names, read, warnings);
+        if (!read.problems().isEmpty()) {
+            throw new ConfigProblems(read.problems());
+        }
+        List<String> tables = Arrays.stream(engine.getProperty("table.include.list", "").split(","))
+                .map(String::trim).filter(s -> !s.isEmpty()).toList();
+        return new RelayConfig(engine, sink, relay, database, tables, warnings);
+    }
+
+    private static SinkConfig readSink(SmallRyeConfig config, Set<String> names, TypedReader read, List<String> warnings) {
+        String p = SinkConfig.PREFIX;
+        Map<String, String> connection = new TreeMap<>();
+        for (String name : names) {
+            if (name.startsWith(p + "connection.")) {
+                connection.put(name.substring((p + "connection.").length()), value(config, name));
+            }
+        }
+        for (String key : List.of("host", "port", "username", "password", "virtual.host")) {
+            String v = value(config, p + "connection." + key);
+            if (v != null) {
+                connection.put(key, v);
+            }
+        }
+        boolean fromTopicName = read.bool(p + "routingKeyFromTopicName", false);
+        String explicitSource = read.string(p + "routingKey.source", null);
+        RoutingKeySource source = read.choice(p + "routingKey.source", RoutingKeySource.STATIC, RoutingKeySource.class);
+        if (fromTopicName) {
+            warnings.add(p + "routingKeyFromTopicName is deprecated; use " + p + "routingKey.source=topic"
+                    + (explicitSource == null ? " (taken as topic, as Debezium Server before 3.6 did)" : ""));
+            if (explicitSource == null) {
+                source = RoutingKeySource.TOPIC;
+            }
+        }
+        int deliveryMode = read.integer(p + "deliveryMode", 2, 1, 2);
+        return new SinkConfig(connection,
+                read.string(p + "exchange", ""),
+                read.string(p + "routingKey", ""),
+                source,
+                read.bool(p + "autoCreateRoutingKey", false),
+                read.bool(p + "routingKeyDurable", true),
+                deliveryMode,
+                read.millis(p + "ackTimeout", 30_000),
+                read.string(p + "null.value", "default"),
+                read.integer(p + "max.in.flight", 1_000, 1, 65_535),
+                read.millis(p + "retry.backoff.initial.ms", 100),
+                read.millis(p + "retry.backoff.max.ms", 5_000));
+    }
+
+    /** Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output. */
+    private static void mapTransforms(SmallRyeConfig config, Set<String> names, Properties engine, List<String> warnings) {
+        String chain = value(config, TRANSFORMS);
+        for (String name : names) {
+            if (name.startsWith(TRANSFORMS + ".") || name.startsWith(PREDICATES)) {
+                engine.setProperty(name.substring("debezium.".length()), value(config, name));
+            }
+        }
+        if (chain == null || chain.isBlank()) {
+            engine.setProperty("transforms", "outbox");
+            engine.setProperty("transforms.outbox.type", EngineDefaults.ROUTER_CLASS);
+            return;
+        }
+        engine.setProperty("transforms", chain);
+        for (String t : chain.split(",")) {
+            String typeKey = "transforms." + t.trim() + ".type";
+            if (EngineDefaults.DEBEZIUM_ROUTER_CLASS.equals(engine.getProperty(typeKey))) {
+                engine.setProperty(typeKey, EngineDefaults.ROUTER_CLASS);
+                warnings.add("debezium." + typeKey + ": running " + EngineDefaults.ROUTER_CLASS
+                        + " in place of Debezium's EventRouter (same output, plus AMQP message id, type and routing)");
+            }
+        }
+    }
+
+    private static void checkNamespaces(Set<String> names, Set<String> fileKeys, TypedReader read, List<String> warnings) {
+        for (String name : names) {
+            if (name.startsWith(SinkConfig.PREFIX)) {
+                String key = name.substring(SinkConfig.PREFIX.length());
+                if (!key.startsWith("connection.") && !SINK_KEYS.contains(key)) {
+                    read.problem(name + " is not a setting of the RabbitMQ sink (known: connection.*, " + String.join(", ", new TreeSet<>(SINK_KEYS)) + ")");
+                }
+            }
+            else if (name.startsWith(RELAY_PREFIX)) {
+                if (!RELAY_KEYS.contains(name.substring(RELAY_PREFIX.length()))) {
+                    read.problem(name + " is not a relay setting (known: relay." + String.join(", relay.", new TreeSet<>(RELAY_KEYS)) + ")");
+                }
+            }
+            else if (name.startsWith("debezium.sink.") && !name.equals(SINK_TYPE)) {
+                read.problem(name + " belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*");
+            }
+            else if (IGNORED_PREFIXES.stream().anyMatch(name::startsWith)) {
+                warnings.add(name + " has no effect in outbox-relay and is ignored");
+            }
+            else if (fileKeys.contains(name) && !name.startsWith(SOURCE_PREFIX) && !name.startsWith(TRANSFORMS) && !name.startsWith(PREDICATES)
+                    && !name.equals(SINK_TYPE)) {
+                read.problem(name + " is not a known setting (namespaces: debezium.source.*, debezium.transforms*, debezium.predicates*, "
+                        + "debezium.sink.type, debezium.sink.rabbitmq.*, relay.*)");
+            }
+        }
+    }
+
+    /** The value of {@code key} with placeholders expanded where they resolve and kept verbatim where not. */
+    static String value(SmallRyeConfig config, String key) {
+        ConfigValue v = config.getConfigValue(key);
+        if (v == null || v.getRawValue() == null) {
+            return null;
+        }
+        return Placeholders.expand(v.getRawValue(), name -> {
+            ConfigValue ref = config.getConfigValue(name);
+            return ref == null ? null : ref.getRawValue();
+        });
+    }
+}

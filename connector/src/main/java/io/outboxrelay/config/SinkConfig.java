@@ -1,0 +1,31 @@
+package io.outboxrelay.config;
+
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * The RabbitMQ sink's settings: every key of Debezium Server's RabbitMQ sink with its meaning and
+ * default, plus this project's own keys in the same {@code debezium.sink.rabbitmq.} namespace.
+ *
+ * @param connection {@code connection.*} keys without the prefix, for amqp-client's {@code ConnectionFactoryConfigurator}
+ */
+public record SinkConfig(
+        Map<String, String> connection,
+        String exchange,
+        String routingKey,
+        RoutingKeySource routingKeySource,
+        boolean autoCreateRoutingKey,
+        boolean routingKeyDurable,
+        int deliveryMode,
+        Duration ackTimeout,
+        String nullValue,
+        int maxInFlight,
+        Duration retryBackoffInitial,
+        Duration retryBackoffMax) {
+
+    public static final String PREFIX = "debezium.sink.rabbitmq.";
+
+    public enum RoutingKeySource {
+        STATIC, TOPIC, KEY
+    }
+}

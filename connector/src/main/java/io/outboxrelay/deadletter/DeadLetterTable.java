@@ -1,0 +1,136 @@
+package io.outboxrelay.deadletter;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Properties;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.outboxrelay.config.DatabaseSettings;
+
+/**
+ * The dead-letter table in PostgreSQL: one row per parked event, with the reason and everything
+ * needed to publish it again. Writing the same event for the same reason twice (after a restart
+ * replays it) keeps one row.
+ */
+public final class DeadLetterTable implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DeadLetterTable.class);
+    private static final int ATTEMPTS = 5;
+
+    private final DatabaseSettings database;
+    private final String table;
+    private final String relayName;
+    private Connection connection;
+
+    public DeadLetterTable(DatabaseSettings database, String table, String relayName) {
+        this.database = database;
+        this.table = table;
+        this.relayName = relayName;
+    }
+
+    /** Creates the table unless it exists. */
+    public void createIfMissing() throws SQLException {
+        Connection c = connection();
+        try (PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            exists.setString(1, table);
+            try (ResultSet rs = exists.executeQuery()) {
+                rs.next();
+                if (rs.getBoolean(1)) {
+                    return;
+                }
+            }
+        }
+        try (Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS " + table + " ("
+                    + "id bigserial PRIMARY KEY, "
+                    + "relay_name text NOT NULL, "
+                    + "event_id text, "
+                    + "reason text NOT NULL, "
+                    + "exchange text, "
+                    + "routing_key text, "
+                    + "payload bytea, "
+                    + "headers jsonb, "
+                    + "source_topic text, "
+                    + "aggregate_id text, "
+                    + "created_at timestamptz NOT NULL DEFAULT now(), "
+                    + "redriven_at timestamptz, "
+                    + "UNIQUE (relay_name, event_id, reason))");
+        }
+    }
+
+    /** Writes one dead letter, reconnecting on a transient failure; a failure after that is thrown. */
+    public void write(DeadLetter letter) throws SQLException {
+        String sql = "INSERT INTO " + table + " (relay_name, event_id, reason, exchange, routing_key, payload, headers, source_topic, aggregate_id) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) ON CONFLICT (relay_name, event_id, reason) DO NOTHING";
+        for (int attempt = 1;; attempt++) {
+            try (PreparedStatement ps = connection().prepareStatement(sql)) {
+                ps.setString(1, relayName);
+                ps.setString(2, letter.eventId());
+                ps.setString(3, letter.reason());
+                ps.setString(4, letter.exchange());
+                ps.setString(5, letter.routingKey());
+                ps.setBytes(6, letter.payload());
+                ps.setString(7, letter.headersJson());
+                ps.setString(8, letter.sourceTopic());
+                ps.setString(9, letter.aggregateId());
+                ps.executeUpdate();
+                return;
+            }
+            catch (SQLException e) {
+                boolean transientFailure = e.getSQLState() != null && (e.getSQLState().startsWith("08") || e.getSQLState().startsWith("57P"));
+                reset();
+                if (!transientFailure || attempt >= ATTEMPTS) {
+                    throw new SQLException("Cannot write dead-letter table " + table + " (relay.dead-letter.table): " + e.getMessage(), e.getSQLState(), e);
+                }
+                LOG.warn("Writing dead-letter table {} failed ({}); retrying", table, e.getMessage());
+                try {
+                    Thread.sleep(200L * attempt);
+                }
+                catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new SQLException("interrupted while writing the dead-letter table", ie);
+                }
+            }
+        }
+    }
+
+    public String table() {
+        return table;
+    }
+
+    private Connection connection() throws SQLException {
+        if (connection == null || connection.isClosed()) {
+            Properties props = new Properties();
+            props.setProperty("user", database.user());
+            if (database.password() != null) {
+                props.setProperty("password", database.password());
+            }
+            props.setProperty("ApplicationName", "outbox-relay dead letters");
+            connection = DriverManager.getConnection(database.jdbcUrl(), props);
+        }
+        return connection;
+    }
+
+    private void reset() {
+        try {
+            if (connection != null) {
+                connection.close();
+            }
+        }
+        catch (SQLException ignored) {
+            // A broken connection may fail to close; it is replaced either way.
+        }
+        connection = null;
+    }
+
+    @Override
+    public void close() {
+        reset();
+    }
+}

@@ -1,0 +1,26 @@
+package io.outboxrelay.sink;
+
+import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.ConnectionFactoryConfigurator;
+
+import io.outboxrelay.config.SinkConfig;
+
+/**
+ * The connection factory the sink settings describe: Debezium Server's {@code connection.*} keys,
+ * read by amqp-client's own loader. Automatic recovery is off on purpose: it restarts delivery tags
+ * on the recovered channel and cannot resend what was unconfirmed, while the sink must republish
+ * exactly that tail; so the sink decides when to reconnect.
+ */
+public final class BrokerConnectionFactory {
+
+    private BrokerConnectionFactory() {
+    }
+
+    public static ConnectionFactory forSink(SinkConfig sink) {
+        ConnectionFactory factory = new ConnectionFactory();
+        ConnectionFactoryConfigurator.load(factory, sink.connection(), "");
+        factory.setAutomaticRecoveryEnabled(false);
+        factory.setTopologyRecoveryEnabled(false);
+        return factory;
+    }
+}

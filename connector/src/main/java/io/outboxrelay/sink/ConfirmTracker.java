@@ -1,0 +1,143 @@
+package io.outboxrelay.sink;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.TreeMap;
+
+/**
+ * Publisher confirms, tracked by delivery tag. Acks may come out of order and {@code multiple=true}
+ * covers every tag up to the one given, so confirms are applied to a sorted map of what is in
+ * flight rather than counted. Callbacks from a channel that has since been replaced carry an old
+ * generation and are ignored: what was in flight on it is republished instead.
+ */
+final class ConfirmTracker {
+
+    private final NavigableMap<Long, Publication> inFlight = new TreeMap<>();
+    private long generation;
+    private String failure;
+
+    /** Starts tracking a new channel's confirms; returns its generation. */
+    synchronized long newGeneration() {
+        generation++;
+        failure = null;
+        return generation;
+    }
+
+    synchronized void published(long gen, long sequence, Publication p) {
+        p.sequence = sequence;
+        p.publishedAtNanos = System.nanoTime();
+        p.state = Publication.State.IN_FLIGHT;
+        if (gen == generation) {
+            inFlight.put(sequence, p);
+        }
+    }
+
+    synchronized void ack(long gen, long tag, boolean multiple) {
+        if (gen != generation) {
+            return;
+        }
+        for (Publication p : take(tag, multiple)) {
+            p.state = Publication.State.CONFIRMED;
+        }
+        notifyAll();
+    }
+
+    synchronized void nack(long gen, long tag, boolean multiple) {
+        if (gen != generation) {
+            return;
+        }
+        List<Publication> nacked = take(tag, multiple);
+        for (Publication p : nacked) {
+            p.state = Publication.State.PENDING;
+        }
+        failure = "the broker rejected (nacked) " + nacked.size() + " message(s)";
+        notifyAll();
+    }
+
+    /** A basic.return for {@code messageId}; it arrives before that message's ack. */
+    synchronized void returned(long gen, String messageId, String reason) {
+        if (gen != generation) {
+            return;
+        }
+        for (Publication p : inFlight.values()) {
+            if (p.returnReason == null && messageId != null && messageId.equals(p.message.messageId())) {
+                p.returnReason = reason;
+                return;
+            }
+        }
+    }
+
+    synchronized void channelLost(long gen, String reason) {
+        if (gen == generation && failure == null) {
+            failure = reason;
+            notifyAll();
+        }
+    }
+
+    /** Why the current channel can no longer be trusted, or null. */
+    synchronized String failure() {
+        return failure;
+    }
+
+    synchronized int inFlight() {
+        return inFlight.size();
+    }
+
+    /** The publish time of the oldest unconfirmed message, or -1. */
+    synchronized long oldestPublishedAtNanos() {
+        return inFlight.isEmpty() ? -1 : inFlight.firstEntry().getValue().publishedAtNanos;
+    }
+
+    /**
+     * Forgets the current channel: every unconfirmed publication goes back to PENDING (to be
+     * republished) and late callbacks from that channel are ignored.
+     */
+    synchronized List<Publication> abandon() {
+        List<Publication> lost = new ArrayList<>(inFlight.values());
+        for (Publication p : lost) {
+            p.state = Publication.State.PENDING;
+            p.returnReason = null;
+        }
+        inFlight.clear();
+        generation++;
+        return lost;
+    }
+
+    /** Waits until a confirm, a failure, or the timeout. */
+    synchronized void awaitChange(long timeoutMillis) throws InterruptedException {
+        if (failure == null && timeoutMillis > 0) {
+            wait(timeoutMillis);
+        }
+    }
+
+    /** Waits until fewer than {@code window} messages are in flight, a failure, or the timeout; true if there is room. */
+    synchronized boolean awaitRoom(int window, long timeoutMillis) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMillis;
+        while (inFlight.size() >= window && failure == null) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) {
+                return false;
+            }
+            wait(left);
+        }
+        return failure == null;
+    }
+
+    private List<Publication> take(long tag, boolean multiple) {
+        List<Publication> taken = new ArrayList<>();
+        if (multiple) {
+            Map<Long, Publication> head = inFlight.headMap(tag, true);
+            taken.addAll(head.values());
+            head.clear();
+        }
+        else {
+            Publication p = inFlight.remove(tag);
+            if (p != null) {
+                taken.add(p);
+            }
+        }
+        return taken;
+    }
+}

@@ -1,0 +1,116 @@
+package io.outboxrelay.sink;
+
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.Map;
+
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.header.Header;
+import org.apache.kafka.connect.json.JsonConverter;
+import org.apache.kafka.connect.source.SourceRecord;
+
+import com.rabbitmq.client.AMQP;
+
+import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.transforms.OutboxHeaders;
+
+/**
+ * Turns a routed outbox record into an AMQP message: routing and properties from the router's
+ * headers, falling back to the {@code debezium.sink.rabbitmq.*} settings as Debezium Server's sink
+ * reads them; every other Connect header travels as a plain AMQP header value. Used on the engine
+ * thread only (the JSON converter is not shared).
+ */
+final class MessageMapper {
+
+    private final SinkConfig sink;
+    private final String appId;
+    private final byte[] nullBody;
+    private final JsonConverter json = new JsonConverter();
+
+    MessageMapper(SinkConfig sink, String appId) {
+        this.sink = sink;
+        this.appId = appId;
+        this.nullBody = sink.nullValue().getBytes(StandardCharsets.UTF_8);
+        json.configure(Map.of("schemas.enable", "false", "converter.type", "value"), false);
+    }
+
+    OutgoingMessage map(SourceRecord record) {
+        Map<String, Object> headers = new HashMap<>();
+        for (Header h : record.headers()) {
+            if (!OutboxHeaders.isSinkInstruction(h.key()) && h.value() != null) {
+                headers.put(h.key(), amqpValue(h.schema(), h.value(), record.topic()));
+            }
+        }
+        AMQP.BasicProperties props = new AMQP.BasicProperties.Builder()
+                .deliveryMode(sink.deliveryMode())
+                .messageId(OutboxHeaders.string(record, OutboxHeaders.MESSAGE_ID))
+                .type(OutboxHeaders.string(record, OutboxHeaders.TYPE))
+                .contentType(OutboxHeaders.string(record, OutboxHeaders.CONTENT_TYPE))
+                .correlationId(OutboxHeaders.string(record, OutboxHeaders.CORRELATION_ID))
+                .timestamp(new Date(record.timestamp() != null ? record.timestamp() : System.currentTimeMillis()))
+                .appId(appId)
+                .headers(headers.isEmpty() ? null : headers)
+                .build();
+        return new OutgoingMessage(exchange(record), routingKey(record), props, body(record.valueSchema(), record.value(), record.topic()));
+    }
+
+    String exchange(SourceRecord record) {
+        String routed = OutboxHeaders.string(record, OutboxHeaders.EXCHANGE);
+        if (routed != null) {
+            return routed;
+        }
+        return sink.exchange().isEmpty() ? record.topic() : sink.exchange();
+    }
+
+    String routingKey(SourceRecord record) {
+        String routed = OutboxHeaders.string(record, OutboxHeaders.ROUTING_KEY);
+        if (routed != null) {
+            return routed;
+        }
+        return switch (sink.routingKeySource()) {
+            case STATIC -> sink.routingKey();
+            case TOPIC -> record.topic();
+            // Debezium Server uses the serialized (JSON) key; with Connect records the key is the plain column value.
+            case KEY -> record.key() == null ? "" : String.valueOf(record.key());
+        };
+    }
+
+    /** The record value as message body bytes; structured values (expanded JSON, envelopes) become JSON. */
+    byte[] body(Schema schema, Object value, String topic) {
+        if (value == null) {
+            return nullBody;
+        }
+        if (value instanceof String s) {
+            return s.getBytes(StandardCharsets.UTF_8);
+        }
+        if (value instanceof byte[] bytes) {
+            return bytes;
+        }
+        if (value instanceof ByteBuffer buffer) {
+            byte[] bytes = new byte[buffer.remaining()];
+            buffer.duplicate().get(bytes);
+            return bytes;
+        }
+        if (value instanceof Number || value instanceof Boolean) {
+            return value.toString().getBytes(StandardCharsets.UTF_8);
+        }
+        return json.fromConnectData(topic, schema, value);
+    }
+
+    private Object amqpValue(Schema schema, Object value, String topic) {
+        if (value instanceof String || value instanceof Integer || value instanceof Long || value instanceof Boolean
+                || value instanceof Short || value instanceof Byte || value instanceof Double || value instanceof Float
+                || value instanceof byte[] || value instanceof BigDecimal || value instanceof Date) {
+            return value;
+        }
+        if (value instanceof ByteBuffer buffer) {
+            byte[] bytes = new byte[buffer.remaining()];
+            buffer.duplicate().get(bytes);
+            return bytes;
+        }
+        return new String(json.fromConnectData(topic, schema, value), StandardCharsets.UTF_8);
+    }
+}

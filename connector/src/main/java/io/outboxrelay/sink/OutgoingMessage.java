@@ -1,0 +1,11 @@
+package io.outboxrelay.sink;
+
+import com.rabbitmq.client.AMQP;
+
+/** One AMQP publish: where to, with which properties, and the body. */
+record OutgoingMessage(String exchange, String routingKey, AMQP.BasicProperties properties, byte[] body) {
+
+    String messageId() {
+        return properties.getMessageId();
+    }
+}

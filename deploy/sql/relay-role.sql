@@ -1,0 +1,42 @@
+-- A least-privilege role for outbox-relay. Run as the outbox table's owner (or a superuser) in the
+-- application database, e.g.:
+--   psql -v relay_password="'s3cret'" -f deploy/sql/relay-role.sql app
+-- Then configure the relay with debezium.source.database.user=outbox_relay and
+-- debezium.source.publication.autocreate.mode=disabled (the publication below is made for it).
+
+-- Logical replication needs REPLICATION; nothing else is granted beyond the tables below.
+CREATE ROLE outbox_relay WITH LOGIN REPLICATION PASSWORD :relay_password;
+GRANT CONNECT ON DATABASE :"DBNAME" TO outbox_relay;
+GRANT USAGE ON SCHEMA public TO outbox_relay;
+
+-- Read the outbox (Debezium reads the table's metadata and, with snapshot.mode=initial, its rows).
+GRANT SELECT ON outbox_event TO outbox_relay;
+
+-- The publication must be created by the table owner; inserts only, the router ignores the rest.
+CREATE PUBLICATION outbox_relay FOR TABLE outbox_event WITH (publish = 'insert');
+
+-- Offsets and dead letters live beside the outbox; the relay creates them when it may, or uses these.
+CREATE TABLE IF NOT EXISTS outbox_relay_offsets (
+    namespace    text        NOT NULL,
+    offset_key   bytea       NOT NULL,
+    offset_value bytea,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (namespace, offset_key)
+);
+CREATE TABLE IF NOT EXISTS outbox_relay_dead_letter (
+    id           bigserial   PRIMARY KEY,
+    relay_name   text        NOT NULL,
+    event_id     text,
+    reason       text        NOT NULL,
+    exchange     text,
+    routing_key  text,
+    payload      bytea,
+    headers      jsonb,
+    source_topic text,
+    aggregate_id text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    redriven_at  timestamptz,
+    UNIQUE (relay_name, event_id, reason)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter TO outbox_relay;
+GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO outbox_relay;

@@ -237,8 +237,9 @@ public final class RelayConfigLoader {
             }
             else if (fileKeys.contains(name) && !name.startsWith(SOURCE_PREFIX) && !name.startsWith(TRANSFORMS) && !name.startsWith(PREDICATES)
                     && !name.equals(SINK_TYPE)) {
-                read.problem(name + " is not a known setting (namespaces: debezium.source.*, debezium.transforms*, debezium.predicates*, "
-                        + "debezium.sink.type, debezium.sink.rabbitmq.*, relay.*)");
+                // Not an error: a file may hold helper keys for ${...} references.
+                warnings.add(name + " is not a known setting and is ignored unless a ${" + name + "} refers to it (namespaces: debezium.source.*, "
+                        + "debezium.transforms*, debezium.predicates*, debezium.sink.type, debezium.sink.rabbitmq.*, relay.*)");
             }
         }
     }

@@ -123,7 +123,14 @@ public final class EngineSupervisor {
         stopping = true;
         RabbitMqChangeConsumer sink = consumer;
         if (sink != null) {
-            sink.requestStop(config.relay().shutdownGrace());
+            try {
+                if (!sink.drain(config.relay().shutdownGrace())) {
+                    LOG.warn("In-flight confirms did not all arrive within relay.shutdown.grace.ms; the unconfirmed tail is republished on the next start");
+                }
+            }
+            catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         DebeziumEngine<?> current = engine;
         if (current != null) {

@@ -57,6 +57,8 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private final Set<String> warnedTopics = new HashSet<>();
     private volatile long stopDeadlineNanos = Long.MAX_VALUE;
     private volatile boolean stopping;
+    private final Object batchLock = new Object();
+    private boolean inBatch;
 
     public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters) {
         this.sink = sink;
@@ -76,12 +78,25 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     }
 
     /**
-     * Asks a batch under way to finish: it keeps waiting for confirms until {@code grace} has passed,
-     * then gives up, leaving the unconfirmed tail unmarked (it is replayed on the next start).
+     * Lets the batch under way finish and refuses new ones, so that the engine, closed afterwards,
+     * commits an offset that covers everything confirmed. A batch still waiting for confirms when
+     * {@code grace} has passed gives up, leaving its unconfirmed tail unmarked (replayed on the next
+     * start). Returns whether the sink is idle.
      */
-    public void requestStop(Duration grace) {
-        stopDeadlineNanos = System.nanoTime() + grace.toNanos();
+    public boolean drain(Duration grace) throws InterruptedException {
+        long deadline = System.nanoTime() + grace.toNanos();
+        stopDeadlineNanos = deadline;
         stopping = true;
+        synchronized (batchLock) {
+            while (inBatch) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                batchLock.wait(Math.max(1, left / 1_000_000));
+            }
+        }
+        return true;
     }
 
     /** The broker's reason while it blocks publishing, or null. */
@@ -97,6 +112,26 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     @Override
     public void handleBatch(List<ChangeEvent<SourceRecord, SourceRecord>> events,
                             DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
+        synchronized (batchLock) {
+            if (stopping) {
+                // Draining: these records stay unmarked and are read again on the next start.
+                return;
+            }
+            inBatch = true;
+        }
+        try {
+            publishBatch(events, committer);
+        }
+        finally {
+            synchronized (batchLock) {
+                inBatch = false;
+                batchLock.notifyAll();
+            }
+        }
+    }
+
+    private void publishBatch(List<ChangeEvent<SourceRecord, SourceRecord>> events,
+                              DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
         int n = events.size();
         Publication[] batch = new Publication[n];
         for (int i = 0; i < n; i++) {
@@ -245,7 +280,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         if (relay.onUnroutable() == FailurePolicy.FAIL) {
             throw new DeadLetterFailure("outbox event " + eventId + " was returned by RabbitMQ (" + reason + ") and relay.on-unroutable=fail");
         }
-        LOG.warn("Outbox event {} (aggregate {}) is unroutable: {}; written to {}", eventId, record.key(), reason, deadLetters.table());
+        LOG.warn("Outbox event {} (aggregate {}) not delivered, {}; written to {}", eventId, record.key(), reason, deadLetters.table());
         deadLetter(new DeadLetter(eventId, reason, p.message.exchange(), p.message.routingKey(), p.message.body(),
                 propertiesJson(p.message.properties()), record.topic(), record.key() == null ? null : String.valueOf(record.key())));
     }

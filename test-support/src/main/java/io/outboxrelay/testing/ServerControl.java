@@ -26,7 +26,7 @@ public final class ServerControl {
         run("pg_ctlcluster", "--skip-systemctl-redirect", postgresVersion(), "main", "start");
     }
 
-    private static String postgresVersion() {
+    static String postgresVersion() {
         try (Stream<Path> versions = Files.list(Path.of("/etc/postgresql"))) {
             return versions.map(p -> p.getFileName().toString())
                     .max((a, b) -> Integer.compare(Integer.parseInt(a.replaceAll("\\D.*", "")), Integer.parseInt(b.replaceAll("\\D.*", ""))))

@@ -1,0 +1,151 @@
+package io.outboxrelay;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelayConfigLoader;
+import io.outboxrelay.engine.EngineSupervisor;
+import io.outboxrelay.testing.TestBroker;
+import io.outboxrelay.testing.TestDatabase;
+
+/**
+ * Runs the relay in-process against a test database and broker: writes a properties file the way a
+ * user would, loads it with the real loader, and drives an {@link EngineSupervisor}.
+ */
+public final class RelayHarness implements AutoCloseable {
+
+    public static final String OUTBOX_DDL = "CREATE TABLE IF NOT EXISTS outbox_event (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+            + "aggregatetype varchar(255) NOT NULL, aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb, "
+            + "created_at timestamptz NOT NULL DEFAULT now(), tracingspancontext varchar(256))";
+
+    private final TestDatabase db;
+    private final Path file;
+    private final String slot;
+    private EngineSupervisor supervisor;
+    private Thread thread;
+
+    private RelayHarness(TestDatabase db, Path file, String slot) {
+        this.db = db;
+        this.file = file;
+        this.slot = slot;
+    }
+
+    /** The lines of a minimal relay configuration for {@code db} and {@code broker}, to which tests add theirs. */
+    public static Map<String, String> minimalConfig(TestDatabase db, TestBroker broker, String relayName) {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("relay.name", relayName);
+        p.put("debezium.source.database.hostname", db.server().host());
+        p.put("debezium.source.database.port", Integer.toString(db.server().port()));
+        p.put("debezium.source.database.user", db.server().user());
+        p.put("debezium.source.database.password", db.server().password());
+        p.put("debezium.source.database.dbname", db.name());
+        p.put("debezium.source.table.include.list", "public.outbox_event");
+        p.put("debezium.sink.rabbitmq.connection.host", broker.server().host());
+        p.put("debezium.sink.rabbitmq.connection.port", Integer.toString(broker.server().port()));
+        p.put("debezium.sink.rabbitmq.connection.username", broker.server().user());
+        p.put("debezium.sink.rabbitmq.connection.password", broker.server().password());
+        return p;
+    }
+
+    /** Writes {@code config} to a file in {@code dir}, starts the relay and waits until it streams. */
+    public static RelayHarness start(TestDatabase db, Path dir, Map<String, String> config) throws Exception {
+        Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");
+        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
+        return startFile(db, file);
+    }
+
+    /** Starts the relay on a properties file as given, and waits until its slot is active. */
+    public static RelayHarness startFile(TestDatabase db, Path file) throws Exception {
+        RelayConfig config = RelayConfigLoader.load(file, null);
+        RelayHarness harness = new RelayHarness(db, file, config.slotName());
+        harness.startSupervisor(config);
+        return harness;
+    }
+
+    private void startSupervisor(RelayConfig config) throws SQLException, InterruptedException {
+        supervisor = new EngineSupervisor(config);
+        thread = new Thread(() -> {
+            try {
+                supervisor.run();
+            }
+            catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "relay-under-test");
+        thread.start();
+        awaitSlotActive(Duration.ofSeconds(60));
+    }
+
+    /** Stops the relay gracefully (drain, flush offsets) and starts it again on the same file. */
+    public void restart() throws Exception {
+        stop();
+        startSupervisor(RelayConfigLoader.load(file, null));
+    }
+
+    public void stop() throws InterruptedException {
+        if (supervisor != null) {
+            supervisor.stop();
+            thread.join(60_000);
+            supervisor = null;
+        }
+    }
+
+    public EngineSupervisor supervisor() {
+        return supervisor;
+    }
+
+    public String slot() {
+        return slot;
+    }
+
+    private void awaitSlotActive(Duration timeout) throws SQLException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement("SELECT active FROM pg_replication_slots WHERE slot_name = ?")) {
+            ps.setString(1, slot);
+            while (System.nanoTime() < deadline) {
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next() && rs.getBoolean(1)) {
+                        return;
+                    }
+                }
+                if (!thread.isAlive()) {
+                    throw new IllegalStateException("the relay stopped before streaming");
+                }
+                Thread.sleep(100);
+            }
+        }
+        throw new IllegalStateException("slot " + slot + " did not become active within " + timeout);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        stop();
+    }
+
+    /** Inserts outbox rows; {@code rows} are (aggregatetype, aggregateid, type, payload) quadruples, in one transaction. */
+    public static void insert(TestDatabase db, String[]... rows) throws SQLException {
+        try (Connection c = db.connect()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) VALUES (?, ?, ?, ?::jsonb)")) {
+                for (String[] r : rows) {
+                    ps.setString(1, r[0]);
+                    ps.setString(2, r[1]);
+                    ps.setString(3, r[2]);
+                    ps.setString(4, r[3]);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+            c.commit();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package io.outboxrelay.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.outboxrelay.RelayHarness;
+import io.outboxrelay.testing.ScratchPostgres;
+import io.outboxrelay.testing.TestBroker;
+import io.outboxrelay.testing.TestDatabase;
+import picocli.CommandLine;
+
+class CheckCommandIT {
+
+    @RegisterExtension
+    static final TestDatabase db = new TestDatabase();
+    @RegisterExtension
+    static final TestBroker broker = new TestBroker();
+
+    @TempDir
+    Path dir;
+
+    private record Outcome(int exit, String out, String err) {
+    }
+
+    private Outcome check(Map<String, String> config) throws Exception {
+        Path file = dir.resolve("relay.properties");
+        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cli = new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err));
+        int exit = cli.execute("check", "--config", file.toString());
+        return new Outcome(exit, out.toString(), err.toString());
+    }
+
+    @Test
+    void passesWhenEverythingIsInPlace() throws Exception {
+        db.execute(RelayHarness.OUTBOX_DDL);
+        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");
+        config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked", "topic"));
+        Outcome outcome = check(config);
+        assertThat(outcome.out()).contains("[ OK ] wal_level=logical", "[ OK ] outbox table public.outbox_event exists", "[ OK ] RabbitMQ reachable",
+                "exists");
+        assertThat(outcome.out()).doesNotContain("[FAIL]");
+        assertThat(outcome.exit()).isZero();
+    }
+
+    @Test
+    void reportsADatabaseWithoutLogicalDecodingAndWhatToDo() throws Exception {
+        try (ScratchPostgres replicaOnly = ScratchPostgres.start("wal_level=replica")) {
+            Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");
+            config.put("debezium.source.database.port", Integer.toString(replicaOnly.port()));
+            config.put("debezium.source.database.dbname", "postgres");
+            config.put("debezium.sink.rabbitmq.exchange", "amq.topic");
+            Outcome outcome = check(config);
+            assertThat(outcome.out()).contains("[FAIL] wal_level=replica, logical decoding needs wal_level=logical")
+                    .contains("ALTER SYSTEM SET wal_level = logical")
+                    .contains("[FAIL] outbox table public.outbox_event does not exist");
+            assertThat(outcome.exit()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void reportsUnreachableServersAndAMissingExchange() throws Exception {
+        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");
+        config.put("debezium.source.database.port", "1");
+        config.put("debezium.sink.rabbitmq.exchange", "no-such-exchange-" + System.nanoTime());
+        Outcome outcome = check(config);
+        assertThat(outcome.out()).contains("[FAIL] PostgreSQL at 127.0.0.1:1/").contains("check debezium.source.database.*")
+                .contains("[FAIL] exchange 'no-such-exchange-");
+        assertThat(outcome.exit()).isEqualTo(1);
+
+        config.put("debezium.sink.rabbitmq.connection.port", "1");
+        assertThat(check(config).out()).contains("[FAIL] RabbitMQ at 127.0.0.1:1/").contains("debezium.sink.rabbitmq.connection.*");
+    }
+
+    @Test
+    void invalidConfigurationGetsOneLinePerProblem() throws Exception {
+        Outcome outcome = check(Map.of("relay.on-invalid", "explode", "debezium.sink.rabbitmq.deliveryMode", "3",
+                "debezium.sink.rabbitmq.ackTimout", "5"));
+        assertThat(outcome.exit()).isEqualTo(2);
+        assertThat(outcome.err().lines()).contains(
+                "config: relay.on-invalid=explode is not one of dead-letter, fail",
+                "config: debezium.sink.rabbitmq.deliveryMode=3 is out of range: use 1..2",
+                "config: debezium.source.database.hostname is required: the PostgreSQL host");
+        assertThat(outcome.err()).contains("config: debezium.sink.rabbitmq.ackTimout is not a setting of the RabbitMQ sink");
+        assertThat(outcome.err()).doesNotContain("Exception").doesNotContain("\tat ");
+    }
+}

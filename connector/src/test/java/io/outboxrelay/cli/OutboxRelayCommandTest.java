@@ -1,0 +1,37 @@
+package io.outboxrelay.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+import org.junit.jupiter.api.Test;
+
+import picocli.CommandLine;
+
+class OutboxRelayCommandTest {
+
+    private static String run(int expectedExit, String... args) {
+        StringWriter out = new StringWriter();
+        CommandLine cli = new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(out));
+        assertThat(cli.execute(args)).isEqualTo(expectedExit);
+        return out.toString();
+    }
+
+    @Test
+    void helpListsTheCommands() {
+        assertThat(run(0, "--help")).contains("run", "check", "tail", "--version");
+        assertThat(run(0, "run", "--help")).contains("--config", "OUTBOX_RELAY_CONFIG", "--secrets-dir");
+    }
+
+    @Test
+    void versionNamesDebeziumAndJava() {
+        assertThat(run(0, "--version")).contains("outbox-relay ").contains("Debezium 3.6").contains("Java ");
+    }
+
+    @Test
+    void missingConfigurationIsOneClearLine() {
+        assertThat(run(2, "run", "--config", "/nonexistent/relay.properties"))
+                .isEqualTo("config: configuration file /nonexistent/relay.properties does not exist or cannot be read" + System.lineSeparator());
+    }
+}

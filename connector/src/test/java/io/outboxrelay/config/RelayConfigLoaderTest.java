@@ -1,0 +1,148 @@
+package io.outboxrelay.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Properties;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RelayConfigLoaderTest {
+
+    @TempDir
+    Path dir;
+
+    private static final String MINIMAL = String.join("\n",
+            "relay.name=Orders Relay",
+            "debezium.source.database.hostname=db",
+            "debezium.source.database.user=relay",
+            "debezium.source.database.password=pw",
+            "debezium.source.database.dbname=shop",
+            "debezium.source.table.include.list=public.outbox_event",
+            "debezium.sink.rabbitmq.connection.host=mq",
+            "debezium.sink.rabbitmq.exchange=events");
+
+    private RelayConfig load(String... extraLines) throws Exception {
+        Path file = dir.resolve("relay.properties");
+        Files.writeString(file, MINIMAL + "\n" + String.join("\n", extraLines));
+        return RelayConfigLoader.load(file, null);
+    }
+
+    @Test
+    void minimalFileGetsTheRelayDefaults() throws Exception {
+        Properties engine = load().engineProperties();
+        assertThat(engine).containsEntry("name", "Orders Relay")
+                .containsEntry("plugin.name", "pgoutput")
+                .containsEntry("slot.name", "orders_relay")
+                .containsEntry("publication.name", "orders_relay")
+                .containsEntry("publication.autocreate.mode", "filtered")
+                .containsEntry("snapshot.mode", "no_data")
+                .containsEntry("offset.flush.interval.ms", "0")
+                .containsEntry("offset.storage", "io.outboxrelay.offsetstore.PostgresOffsetBackingStore")
+                .containsEntry("offset.storage.postgres.url", "jdbc:postgresql://db:5432/shop")
+                .containsEntry("offset.storage.postgres.user", "relay")
+                .containsEntry("transforms", "outbox")
+                .containsEntry("transforms.outbox.type", "io.outboxrelay.transforms.OutboxEventRouter")
+                .containsEntry("heartbeat.interval.ms", "10000")
+                .containsEntry("poll.interval.ms", "5");
+        RelayConfig config = load();
+        assertThat(config.sink().maxInFlight()).isEqualTo(1000);
+        assertThat(config.sink().ackTimeout()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(config.sink().deliveryMode()).isEqualTo(2);
+        assertThat(config.sink().nullValue()).isEqualTo("default");
+        assertThat(config.sink().connection()).containsEntry("host", "mq");
+        assertThat(config.relay().onUnroutable()).isEqualTo(RelaySettings.FailurePolicy.DEAD_LETTER);
+        assertThat(config.database().toString()).doesNotContain("pw");
+    }
+
+    @Test
+    void sourceSettingsOverrideDefaults() throws Exception {
+        Properties engine = load("debezium.source.slot.name=custom", "debezium.source.snapshot.mode=initial").engineProperties();
+        assertThat(engine).containsEntry("slot.name", "custom").containsEntry("snapshot.mode", "initial");
+    }
+
+    @Test
+    void debeziumPlaceholdersPassVerbatimEscapedOrNot() throws Exception {
+        Properties engine = load(
+                "debezium.transforms=outbox",
+                "debezium.transforms.outbox.type=io.debezium.transforms.outbox.EventRouter",
+                "debezium.transforms.outbox.route.topic.replacement=\\\\${routedByValue}.events",
+                "debezium.transforms.outbox.routing.key.template=${aggregatetype}.${type}",
+                "debezium.source.database.hostname=${DB_HOST_NOT_SET:fallback-host}").engineProperties();
+        assertThat(engine).containsEntry("transforms.outbox.route.topic.replacement", "${routedByValue}.events")
+                .containsEntry("transforms.outbox.routing.key.template", "${aggregatetype}.${type}")
+                .containsEntry("transforms.outbox.type", "io.outboxrelay.transforms.OutboxEventRouter")
+                .containsEntry("database.hostname", "fallback-host");
+    }
+
+    @Test
+    void placeholdersResolveFromOtherKeys() throws Exception {
+        Properties engine = load("shared.host=pg.internal", "debezium.source.database.hostname=${shared.host}").engineProperties();
+        assertThat(engine).containsEntry("database.hostname", "pg.internal");
+    }
+
+    @Test
+    void systemPropertiesOverrideTheFile() throws Exception {
+        System.setProperty("debezium.sink.rabbitmq.exchange", "from-sysprop");
+        try {
+            assertThat(load().sink().exchange()).isEqualTo("from-sysprop");
+        }
+        finally {
+            System.clearProperty("debezium.sink.rabbitmq.exchange");
+        }
+    }
+
+    @Test
+    void secretsComeFromADirectory() throws Exception {
+        Path secrets = Files.createDirectory(dir.resolve("secrets"));
+        Files.writeString(secrets.resolve("debezium.source.database.password"), "from-secret");
+        Path file = dir.resolve("relay.properties");
+        Files.writeString(file, MINIMAL.replace("debezium.source.database.password=pw\n", ""));
+        RelayConfig config = RelayConfigLoader.load(file, secrets);
+        assertThat(config.database().password()).isEqualTo("from-secret");
+        assertThat(config.engineProperties()).containsEntry("database.password", "from-secret");
+    }
+
+    @Test
+    void deprecatedRoutingKeyFromTopicNameMeansTopicWithAWarning() throws Exception {
+        RelayConfig config = load("debezium.sink.rabbitmq.routingKeyFromTopicName=true");
+        assertThat(config.sink().routingKeySource()).isEqualTo(SinkConfig.RoutingKeySource.TOPIC);
+        assertThat(config.warnings()).anyMatch(w -> w.contains("routingKeyFromTopicName is deprecated"));
+    }
+
+    @Test
+    void everyProblemIsReportedWithItsKey() {
+        assertThatThrownBy(() -> load("debezium.sink.type=kafka", "relay.shutdown.grace.ms=soon", "debezium.sink.rabbitmq.autoCreateRoutingKey=yes",
+                "relay.colour=blue", "debezium.sink.kafka.producer.x=1"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
+                        "debezium.sink.type=kafka is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)",
+                        "relay.shutdown.grace.ms=soon is not a whole number",
+                        "debezium.sink.rabbitmq.autoCreateRoutingKey=yes is not a boolean: use true or false",
+                        "relay.colour is not a relay setting (known: relay.dead-letter.table, relay.name, relay.on-invalid, relay.on-unroutable, "
+                                + "relay.restart.backoff.initial.ms, relay.restart.backoff.max.ms, relay.shutdown.grace.ms)",
+                        "debezium.sink.kafka.producer.x belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*"));
+    }
+
+    @Test
+    void unknownTopLevelKeyIsAWarning() throws Exception {
+        assertThat(load("totally.unknown=1").warnings()).anyMatch(w -> w.startsWith("totally.unknown is not a known setting"));
+    }
+
+    @Test
+    void quarkusAndFormatKeysAreIgnoredWithAWarning() throws Exception {
+        assertThat(load("debezium.format.value=json", "quarkus.log.level=INFO").warnings())
+                .contains("debezium.format.value has no effect in outbox-relay and is ignored", "quarkus.log.level has no effect in outbox-relay and is ignored");
+    }
+
+    @Test
+    void malformedFileIsOneLine() throws Exception {
+        Path file = dir.resolve("bad.properties");
+        Files.writeString(file, "key=\\u00zz");
+        assertThatThrownBy(() -> RelayConfigLoader.load(file, null)).isInstanceOfSatisfying(ConfigProblems.class,
+                e -> assertThat(e.problems()).singleElement().asString().contains("is not a valid properties file"));
+    }
+}

@@ -1,0 +1,80 @@
+package io.outboxrelay.sink;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+
+class ConfirmTrackerTest {
+
+    private final ConfirmTracker tracker = new ConfirmTracker();
+
+    private Publication publish(long gen, long seq) {
+        Publication p = new Publication((int) seq, null, new OutgoingMessage("x", "k",
+                new com.rabbitmq.client.AMQP.BasicProperties.Builder().messageId("m" + seq).build(), new byte[0]));
+        tracker.published(gen, seq, p);
+        return p;
+    }
+
+    @Test
+    void outOfOrderAndMultipleAcksConfirmExactlyWhatTheyCover() {
+        long gen = tracker.newGeneration();
+        Publication p1 = publish(gen, 1);
+        Publication p2 = publish(gen, 2);
+        Publication p3 = publish(gen, 3);
+        Publication p4 = publish(gen, 4);
+        tracker.ack(gen, 3, false);
+        assertThat(p3.state).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p1.state).isEqualTo(Publication.State.IN_FLIGHT);
+        tracker.ack(gen, 2, true);
+        assertThat(p1.state).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p2.state).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p4.state).isEqualTo(Publication.State.IN_FLIGHT);
+        assertThat(tracker.inFlight()).isEqualTo(1);
+    }
+
+    @Test
+    void nackPutsTheMessageBackAndReportsAFailure() {
+        long gen = tracker.newGeneration();
+        Publication p1 = publish(gen, 1);
+        tracker.nack(gen, 1, false);
+        assertThat(p1.state).isEqualTo(Publication.State.PENDING);
+        assertThat(tracker.failure()).contains("nacked");
+    }
+
+    @Test
+    void returnMarksTheMessageByIdBeforeItsAck() {
+        long gen = tracker.newGeneration();
+        publish(gen, 1);
+        Publication p2 = publish(gen, 2);
+        tracker.returned(gen, "m2", "unroutable: 312 NO_ROUTE");
+        tracker.ack(gen, 2, true);
+        assertThat(p2.returnReason).isEqualTo("unroutable: 312 NO_ROUTE");
+        assertThat(p2.state).isEqualTo(Publication.State.CONFIRMED);
+    }
+
+    @Test
+    void abandonedChannelsCallbacksAreIgnoredAndItsTailIsPending() {
+        long gen = tracker.newGeneration();
+        Publication p1 = publish(gen, 1);
+        tracker.channelLost(gen, "connection reset");
+        assertThat(tracker.failure()).isEqualTo("connection reset");
+        assertThat(tracker.abandon()).containsExactly(p1);
+        assertThat(p1.state).isEqualTo(Publication.State.PENDING);
+        tracker.ack(gen, 1, true);
+        assertThat(p1.state).as("a late ack from the old channel").isEqualTo(Publication.State.PENDING);
+        long next = tracker.newGeneration();
+        assertThat(tracker.failure()).isNull();
+        Publication again = publish(next, 1);
+        tracker.ack(next, 1, false);
+        assertThat(again.state).isEqualTo(Publication.State.CONFIRMED);
+    }
+
+    @Test
+    void oldestPublishTimeIsTracked() {
+        long gen = tracker.newGeneration();
+        assertThat(tracker.oldestPublishedAtNanos()).isEqualTo(-1);
+        Publication p1 = publish(gen, 1);
+        publish(gen, 2);
+        assertThat(tracker.oldestPublishedAtNanos()).isEqualTo(p1.publishedAtNanos);
+    }
+}

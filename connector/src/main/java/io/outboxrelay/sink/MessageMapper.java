@@ -90,9 +90,7 @@ final class MessageMapper {
             return bytes;
         }
         if (value instanceof ByteBuffer buffer) {
-            byte[] bytes = new byte[buffer.remaining()];
-            buffer.duplicate().get(bytes);
-            return bytes;
+            return bytes(buffer);
         }
         if (value instanceof Number || value instanceof Boolean) {
             return value.toString().getBytes(StandardCharsets.UTF_8);
@@ -107,10 +105,14 @@ final class MessageMapper {
             return value;
         }
         if (value instanceof ByteBuffer buffer) {
-            byte[] bytes = new byte[buffer.remaining()];
-            buffer.duplicate().get(bytes);
-            return bytes;
+            return bytes(buffer);
         }
         return new String(json.fromConnectData(topic, schema, value), StandardCharsets.UTF_8);
+    }
+
+    private static byte[] bytes(ByteBuffer buffer) {
+        byte[] bytes = new byte[buffer.remaining()];
+        buffer.duplicate().get(bytes);
+        return bytes;
     }
 }

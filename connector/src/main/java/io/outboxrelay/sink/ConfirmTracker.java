@@ -102,6 +102,7 @@ final class ConfirmTracker {
         }
         inFlight.clear();
         generation++;
+        failure = null;
         return lost;
     }
 

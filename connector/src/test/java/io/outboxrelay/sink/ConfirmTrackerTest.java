@@ -60,6 +60,7 @@ class ConfirmTrackerTest {
         assertThat(tracker.failure()).isEqualTo("connection reset");
         assertThat(tracker.abandon()).containsExactly(p1);
         assertThat(p1.state).isEqualTo(Publication.State.PENDING);
+        assertThat(tracker.failure()).as("the abandoned channel's failure is forgotten").isNull();
         tracker.ack(gen, 1, true);
         assertThat(p1.state).as("a late ack from the old channel").isEqualTo(Publication.State.PENDING);
         long next = tracker.newGeneration();

@@ -26,6 +26,22 @@ public final class ServerControl {
         run("pg_ctlcluster", "--skip-systemctl-redirect", postgresVersion(), "main", "start");
     }
 
+    /**
+     * Closes, from the broker's side, every connection whose client-provided name is {@code connectionName};
+     * returns how many were closed.
+     */
+    public static int closeBrokerConnections(String connectionName) {
+        int closed = 0;
+        for (String line : run("rabbitmqctl", "-q", "list_connections", "pid", "client_properties").split("\n")) {
+            if (line.contains("\"" + connectionName + "\"") || line.contains("{<<\"connection_name\">>,longstr,<<\"" + connectionName + "\">>}")) {
+                String pid = line.substring(0, line.indexOf('\t'));
+                run("rabbitmqctl", "-q", "close_connection", pid, "closed by a fault test");
+                closed++;
+            }
+        }
+        return closed;
+    }
+
     static String postgresVersion() {
         try (Stream<Path> versions = Files.list(Path.of("/etc/postgresql"))) {
             return versions.map(p -> p.getFileName().toString())
@@ -37,17 +53,19 @@ public final class ServerControl {
         }
     }
 
-    static void run(String... command) {
+    static String run(String... command) {
         try {
             Process p = new ProcessBuilder(List.of(command)).redirectErrorStream(true).start();
+            // Output is read before waiting so that a chatty command cannot fill the pipe and hang.
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 throw new IllegalStateException(String.join(" ", command) + " did not finish within 120 s");
             }
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (p.exitValue() != 0) {
                 throw new IllegalStateException(String.join(" ", command) + " failed (" + p.exitValue() + "): " + out);
             }
+            return out;
         }
         catch (IOException e) {
             throw new IllegalStateException("cannot run " + String.join(" ", command), e);

@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -48,20 +46,7 @@ class BrokerFaultIT {
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         int total = 4_000;
         try (QueueRecorder recorder = broker.record(queue); RelayHarness relay = RelayHarness.start(db, dir, config)) {
-            Thread writer = new Thread(() -> {
-                try (Connection c = db.connect(); PreparedStatement insert = c.prepareStatement(
-                        "INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) VALUES ('order', ?, 'T', ?::jsonb)")) {
-                    for (int i = 0; i < total; i++) {
-                        insert.setString(1, "a-" + (i % 11));
-                        insert.setString(2, "{\"agg\": \"a-" + (i % 11) + "\", \"seq\": " + i + "}");
-                        insert.executeUpdate();
-                    }
-                }
-                catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            });
-            writer.start();
+            Thread writer = RelayHarness.writeInBackground(db, "outbox_event", total, "a", 11);
             recorder.awaitAtLeast(500, Duration.ofSeconds(60));
             assertThat(ServerControl.closeBrokerConnections("outbox-relay relay-cut")).as("the relay's connection was found and closed").isEqualTo(1);
             writer.join();

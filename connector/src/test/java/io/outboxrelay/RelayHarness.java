@@ -148,4 +148,28 @@ public final class RelayHarness implements AutoCloseable {
             c.commit();
         }
     }
+
+    /**
+     * Starts a thread that writes {@code total} single-row transactions into {@code table}, spread
+     * round-robin over {@code aggregates} aggregates named {@code prefix-N}, each payload carrying its
+     * aggregate and sequence number: {"agg": "prefix-N", "seq": i}.
+     */
+    public static Thread writeInBackground(TestDatabase db, String table, int total, String prefix, int aggregates) {
+        Thread writer = new Thread(() -> {
+            try (Connection c = db.connect(); PreparedStatement insert = c.prepareStatement(
+                    "INSERT INTO " + table + " (aggregatetype, aggregateid, type, payload) VALUES ('order', ?, 'T', ?::jsonb)")) {
+                for (int i = 0; i < total; i++) {
+                    String aggregate = prefix + "-" + (i % aggregates);
+                    insert.setString(1, aggregate);
+                    insert.setString(2, "{\"agg\": \"" + aggregate + "\", \"seq\": " + i + "}");
+                    insert.executeUpdate();
+                }
+            }
+            catch (SQLException e) {
+                throw new IllegalStateException(e);
+            }
+        }, "outbox-writer");
+        writer.start();
+        return writer;
+    }
 }

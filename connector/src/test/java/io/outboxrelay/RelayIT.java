@@ -215,20 +215,7 @@ class RelayIT {
         db.execute(RelayHarness.OUTBOX_DDL.replace("outbox_event", "restart_outbox"));
         int total = 3_000;
         try (QueueRecorder recorder = broker.record(queue); RelayHarness relay = RelayHarness.start(db, dir, config)) {
-            Thread writer = new Thread(() -> {
-                try (Connection c = db.connect(); var insert = c.prepareStatement(
-                        "INSERT INTO restart_outbox (aggregatetype, aggregateid, type, payload) VALUES ('order', ?, 'T', ?::jsonb)")) {
-                    for (int i = 0; i < total; i++) {
-                        insert.setString(1, "r-" + (i % 7));
-                        insert.setString(2, "{\"agg\": \"r-" + (i % 7) + "\", \"seq\": " + i + "}");
-                        insert.executeUpdate();
-                    }
-                }
-                catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            });
-            writer.start();
+            Thread writer = RelayHarness.writeInBackground(db, "restart_outbox", total, "r", 7);
             recorder.awaitAtLeast(300, Duration.ofSeconds(60));
             relay.restart();
             writer.join();

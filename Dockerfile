@@ -21,5 +21,6 @@ COPY --from=build /src/connector/target/outbox-relay.jar lib/outbox-relay.jar
 COPY bin/outbox-relay bin/outbox-relay
 USER 10001
 ENV OUTBOX_RELAY_CONFIG=/config/relay.properties
+EXPOSE 8080
 ENTRYPOINT ["/opt/outbox-relay/bin/outbox-relay"]
 CMD ["run"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command on a fresh Debian/Ubuntu machine: installs a JDK and Maven if missing,
 # prepares PostgreSQL (wal_level=logical) and RabbitMQ with services.sh, then runs every unit and
-# integration test. Extra arguments go to Maven, e.g. deploy/local/test.sh -pl offset-store.
+# integration test, then validates deploy/ (manifests, dashboard, alerts) with deploy/validate.sh.
+# Extra arguments go to Maven, e.g. deploy/local/test.sh -pl offset-store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -12,4 +13,5 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
 fi
 
 bash deploy/local/services.sh
-exec mvn -B verify "$@"
+mvn -B verify "$@"
+bash deploy/validate.sh

@@ -14,6 +14,7 @@ import java.util.stream.Collectors;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelayConfigLoader;
 import io.outboxrelay.engine.EngineSupervisor;
+import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
 
@@ -31,6 +32,7 @@ public final class RelayHarness implements AutoCloseable {
     private final Path file;
     private final String slot;
     private EngineSupervisor supervisor;
+    private RelayMetrics metrics;
     private Thread thread;
 
     private RelayHarness(TestDatabase db, Path file, String slot) {
@@ -72,7 +74,8 @@ public final class RelayHarness implements AutoCloseable {
     }
 
     private void startSupervisor(RelayConfig config) throws SQLException, InterruptedException {
-        supervisor = new EngineSupervisor(config);
+        metrics = RelayMetrics.prometheus(config.name());
+        supervisor = new EngineSupervisor(config, metrics);
         thread = new Thread(() -> {
             try {
                 supervisor.run();
@@ -101,6 +104,11 @@ public final class RelayHarness implements AutoCloseable {
 
     public EngineSupervisor supervisor() {
         return supervisor;
+    }
+
+    /** The current run's metrics (a restart starts new ones). */
+    public RelayMetrics metrics() {
+        return metrics;
     }
 
     public String slot() {

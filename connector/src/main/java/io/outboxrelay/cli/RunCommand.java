@@ -1,5 +1,6 @@
 package io.outboxrelay.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 
@@ -7,17 +8,24 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.engine.EngineSupervisor;
+import io.outboxrelay.http.HttpEndpoints;
+import io.outboxrelay.logging.ConsoleLogFormat;
+import io.outboxrelay.metrics.RelayMetrics;
+import io.outboxrelay.metrics.SourceGauges;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = "Streams the outbox to RabbitMQ until stopped (SIGTERM drains in-flight confirms and stores the offset).")
+        description = "Streams the outbox to RabbitMQ until stopped (SIGTERM drains in-flight confirms and stores the offset). "
+                + "Exits 2 on an invalid configuration, 4 when another relay already streams from the slot.")
 final class RunCommand implements Callable<Integer> {
 
     private static final Logger LOG = LoggerFactory.getLogger(RunCommand.class);
+    static final int EXIT_SLOT_IN_USE = 4;
 
     @Mixin
     ConfigOptions options;
@@ -32,14 +40,40 @@ final class RunCommand implements Callable<Integer> {
         if (config == null) {
             return ConfigOptions.EXIT_CONFIG;
         }
+        ConsoleLogFormat.use(config.relay().logFormat());
         config.warnings().forEach(w -> LOG.warn("config: {}", w));
-        EngineSupervisor supervisor = new EngineSupervisor(config);
-        Thread hook = new Thread(() -> {
-            LOG.info("Stopping: draining in-flight confirms (up to relay.shutdown.grace.ms)");
-            supervisor.stop();
-        }, "outbox-relay-shutdown");
-        Runtime.getRuntime().addShutdownHook(hook);
-        supervisor.run();
+        RelayMetrics metrics = RelayMetrics.prometheus(config.name());
+        EngineSupervisor supervisor = new EngineSupervisor(config, metrics);
+        RelaySettings.Http http = config.relay().http();
+        HttpEndpoints endpoints = null;
+        if (http.enabled()) {
+            try {
+                endpoints = HttpEndpoints.start(http.host(), http.port(), supervisor, metrics);
+            }
+            catch (IOException e) {
+                err.println("http: cannot listen on " + http.host() + ":" + http.port() + " (relay.http.host, relay.http.port): " + e.getMessage());
+                err.flush();
+                return ConfigOptions.EXIT_CONFIG;
+            }
+        }
+        try (SourceGauges gauges = new SourceGauges(config, metrics); HttpEndpoints served = endpoints) {
+            gauges.start(config.relay().metricsPoll());
+            Thread hook = new Thread(() -> {
+                LOG.info("Stopping: draining in-flight confirms (up to relay.shutdown.grace.ms)");
+                supervisor.stop();
+            }, "outbox-relay-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            try {
+                supervisor.run();
+            }
+            catch (EngineSupervisor.SlotInUseException e) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+                LOG.error("{}", e.getMessage());
+                err.println("run: " + e.getMessage());
+                err.flush();
+                return EXIT_SLOT_IN_USE;
+            }
+        }
         return 0;
     }
 }

@@ -42,7 +42,7 @@ public final class RelayConfigLoader {
             "autoCreateRoutingKey", "routingKeyDurable", "deliveryMode", "ackTimeout", "null.value",
             "max.in.flight", "retry.backoff.initial.ms", "retry.backoff.max.ms");
     static final Set<String> RELAY_KEYS = Set.of("name", "on-unroutable", "on-invalid", "dead-letter.table", "shutdown.grace.ms",
-            "restart.backoff.initial.ms", "restart.backoff.max.ms");
+            "restart.backoff.initial.ms", "restart.backoff.max.ms", "http.enabled", "http.host", "http.port", "metrics.poll.ms", "log.format");
     /** Namespaces of a Debezium Server file that mean nothing here (the relay hands Connect records to its own sink). */
     private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
 
@@ -105,7 +105,11 @@ public final class RelayConfigLoader {
                 read.string(RELAY_PREFIX + "dead-letter.table", "outbox_relay_dead_letter"),
                 read.millis(RELAY_PREFIX + "shutdown.grace.ms", 30_000),
                 read.millis(RELAY_PREFIX + "restart.backoff.initial.ms", 1_000),
-                read.millis(RELAY_PREFIX + "restart.backoff.max.ms", 60_000));
+                read.millis(RELAY_PREFIX + "restart.backoff.max.ms", 60_000),
+                new RelaySettings.Http(read.bool(RELAY_PREFIX + "http.enabled", true), read.string(RELAY_PREFIX + "http.host", "0.0.0.0"),
+                        read.integer(RELAY_PREFIX + "http.port", 8080, 0, 65535)),
+                read.millis(RELAY_PREFIX + "metrics.poll.ms", 10_000),
+                read.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.TEXT, RelaySettings.LogFormat.class));
         if (!relay.deadLetterTable().matches("([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*")) {
             read.problem(RELAY_PREFIX + "dead-letter.table=" + relay.deadLetterTable() + " must be a plain table name, optionally schema-qualified");
         }

@@ -10,7 +10,19 @@ public record RelaySettings(
         String deadLetterTable,
         Duration shutdownGrace,
         Duration restartBackoffInitial,
-        Duration restartBackoffMax) {
+        Duration restartBackoffMax,
+        Http http,
+        Duration metricsPoll,
+        LogFormat logFormat) {
+
+    /** Where the health and metrics endpoints listen; {@code enabled=false} serves none. */
+    public record Http(boolean enabled, String host, int port) {
+    }
+
+    /** {@code relay.log.format}: plain lines for people, or one JSON object per line for log pipelines. */
+    public enum LogFormat {
+        TEXT, JSON
+    }
 
     /** What to do with a message RabbitMQ returned, or a row the router flagged invalid. */
     public enum FailurePolicy {

@@ -17,6 +17,10 @@ import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.deadletter.DeadLetterTable;
+import io.outboxrelay.http.Health;
+import io.outboxrelay.metrics.RelayMetrics;
+import io.outboxrelay.monitor.SlotStatus;
+import io.outboxrelay.monitor.SourceInspector;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
 
 /**
@@ -25,25 +29,53 @@ import io.outboxrelay.sink.RabbitMqChangeConsumer;
  * with back-off, resuming from the stored offset. {@link #stop()} drains in-flight confirms and
  * lets the engine flush its offsets, within {@code relay.shutdown.grace.ms}.
  */
-public final class EngineSupervisor {
+public final class EngineSupervisor implements Health {
 
     private static final Logger LOG = LoggerFactory.getLogger(EngineSupervisor.class);
     /** An engine that ran this long before failing was healthy; its failure restarts the back-off. */
     private static final Duration HEALTHY_RUN = Duration.ofMinutes(1);
+    private static final Duration SLOT_RELEASE_WAIT = Duration.ofSeconds(10);
 
     private final RelayConfig config;
+    private final RelayMetrics metrics;
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     private volatile boolean stopping;
     private volatile DebeziumEngine<ChangeEvent<SourceRecord, SourceRecord>> engine;
     private volatile RabbitMqChangeConsumer consumer;
     private volatile int restarts;
+    private volatile boolean streaming;
+    private volatile String lastFailure;
 
-    public EngineSupervisor(RelayConfig config) {
+    public EngineSupervisor(RelayConfig config, RelayMetrics metrics) {
         this.config = config;
+        this.metrics = metrics;
+        metrics.gauge("outbox.relay.streaming", "1 while the engine's task runs and streams from the slot", () -> streaming ? 1 : 0);
+        metrics.gauge("outbox.relay.broker.blocked", "1 while RabbitMQ blocks the relay's connection (a resource alarm)",
+                () -> brokerBlockedReason() != null ? 1 : 0);
+        metrics.gauge("outbox.relay.in.flight", "Messages published and awaiting the broker's confirm", () -> {
+            RabbitMqChangeConsumer sink = consumer;
+            return sink == null ? 0 : sink.inFlight();
+        });
+        metrics.gauge("outbox.relay.source.behind.seconds", "How far behind its commit the oldest unfinished event of the current batch is; 0 when idle",
+                () -> {
+                    RabbitMqChangeConsumer sink = consumer;
+                    return sink == null ? 0 : sink.secondsBehindSource();
+                });
     }
 
-    /** Runs until {@link #stop()}; returns after the last engine has closed. */
+    /**
+     * Runs until {@link #stop()}; returns after the last engine has closed.
+     *
+     * @throws SlotInUseException before starting anything, when another process streams from the slot
+     */
     public void run() throws InterruptedException {
+        try {
+            refuseIfSlotInUse();
+        }
+        catch (SlotInUseException e) {
+            stopped.complete(null);
+            throw e;
+        }
         Duration backoff = config.relay().restartBackoffInitial();
         try (DeadLetterTable deadLetters = new DeadLetterTable(config.database(), config.relay().deadLetterTable(), config.name())) {
             while (!stopping) {
@@ -56,6 +88,8 @@ public final class EngineSupervisor {
                     backoff = config.relay().restartBackoffInitial();
                 }
                 restarts++;
+                lastFailure = failure;
+                metrics.engineRestarted();
                 LOG.error("{}; restarting in {} ms", failure, backoff.toMillis());
                 sleepUnlessStopping(backoff);
                 Duration doubled = backoff.multipliedBy(2);
@@ -67,6 +101,32 @@ public final class EngineSupervisor {
         }
     }
 
+    /**
+     * A slot streams to one reader: a second relay on it would fight the first over its position.
+     * A predecessor that was just killed may hold it for a moment, until PostgreSQL notices its
+     * connection is gone, so this waits briefly before refusing.
+     */
+    private void refuseIfSlotInUse() throws InterruptedException {
+        try (SourceInspector inspector = new SourceInspector(config.database())) {
+            long deadline = System.nanoTime() + SLOT_RELEASE_WAIT.toNanos();
+            SlotStatus slot = inspector.slot(config.slotName());
+            while (slot != null && slot.active() && System.nanoTime() < deadline && !stopping) {
+                Thread.sleep(250);
+                slot = inspector.slot(config.slotName());
+            }
+            if (slot != null && slot.active()) {
+                throw new SlotInUseException("replication slot " + slot.name() + " is in use by another process (walsender pid " + slot.activePid()
+                        + (slot.consumer() == null ? "" : ", " + slot.consumer()) + "): another relay with relay.name=" + config.name()
+                        + " is already running against " + config.database() + ". Refusing to start a second one; stop the other relay,"
+                        + " or give this one its own relay.name (and so its own slot)");
+            }
+        }
+        catch (SQLException e) {
+            // PostgreSQL is not reachable yet: the engine's start reports that and is retried with back-off.
+            LOG.debug("Cannot check slot {} before starting: {}", config.slotName(), e.getMessage());
+        }
+    }
+
     /** Runs one engine to its end; returns why it ended. */
     private String runOnce(DeadLetterTable deadLetters) {
         try {
@@ -75,7 +135,7 @@ public final class EngineSupervisor {
         catch (SQLException e) {
             return "cannot prepare dead-letter table " + deadLetters.table() + " in " + config.database().jdbcUrl() + " (relay.dead-letter.table): " + e.getMessage();
         }
-        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters);
+        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics);
         try {
             sink.connect();
         }
@@ -88,6 +148,18 @@ public final class EngineSupervisor {
                 .using(config.engineProperties())
                 .using((success, message, error) -> ended.complete(
                         success ? "engine stopped" : "engine stopped with an error: " + (error != null ? rootMessage(error) : message)))
+                .using(new DebeziumEngine.ConnectorCallback() {
+                    @Override
+                    public void taskStarted() {
+                        streaming = true;
+                        lastFailure = null;
+                    }
+
+                    @Override
+                    public void taskStopped() {
+                        streaming = false;
+                    }
+                })
                 .notifying(sink)
                 .build();
         consumer = sink;
@@ -112,6 +184,7 @@ public final class EngineSupervisor {
             catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            streaming = false;
             sink.close();
             engine = null;
             consumer = null;
@@ -155,6 +228,31 @@ public final class EngineSupervisor {
         }
     }
 
+    @Override
+    public boolean live() {
+        return !stopped.isDone();
+    }
+
+    @Override
+    public String notReadyReason() {
+        if (stopping) {
+            return "stopping";
+        }
+        if (!streaming) {
+            String failure = lastFailure;
+            return failure == null ? "the engine is starting" : "the engine is restarting after: " + failure;
+        }
+        String blocked = brokerBlockedReason();
+        if (blocked != null) {
+            return "RabbitMQ blocks publishing: " + blocked;
+        }
+        RabbitMqChangeConsumer sink = consumer;
+        if (sink != null && sink.recovering()) {
+            return "reconnecting to RabbitMQ";
+        }
+        return null;
+    }
+
     /** How many times the engine was restarted after a failure. */
     public int restarts() {
         return restarts;
@@ -183,5 +281,12 @@ public final class EngineSupervisor {
             }
         }
         return chain.toString();
+    }
+
+    /** Another process streams from the relay's slot. */
+    public static final class SlotInUseException extends RuntimeException {
+        SlotInUseException(String message) {
+            super(message);
+        }
     }
 }

@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
 
+import io.outboxrelay.metrics.RelayMetrics;
+
 /**
  * Publisher confirms, tracked by delivery tag. Acks may come out of order and {@code multiple=true}
  * covers every tag up to the one given, so confirms are applied to a sorted map of what is in
@@ -15,8 +17,13 @@ import java.util.TreeMap;
 final class ConfirmTracker {
 
     private final NavigableMap<Long, Publication> inFlight = new TreeMap<>();
+    private final RelayMetrics metrics;
     private long generation;
     private String failure;
+
+    ConfirmTracker(RelayMetrics metrics) {
+        this.metrics = metrics;
+    }
 
     /** Starts tracking a new channel's confirms; returns its generation. */
     synchronized long newGeneration() {
@@ -38,8 +45,10 @@ final class ConfirmTracker {
         if (gen != generation) {
             return;
         }
+        long now = System.nanoTime();
         for (Publication p : take(tag, multiple)) {
             p.state = Publication.State.CONFIRMED;
+            metrics.confirmed(p.message.exchange(), p.publishedAtNanos, now, p.commitMicros);
         }
         notifyAll();
     }
@@ -51,6 +60,7 @@ final class ConfirmTracker {
         List<Publication> nacked = take(tag, multiple);
         for (Publication p : nacked) {
             p.state = Publication.State.PENDING;
+            metrics.nacked(p.message.exchange());
         }
         failure = "the broker rejected (nacked) " + nacked.size() + " message(s)";
         notifyAll();

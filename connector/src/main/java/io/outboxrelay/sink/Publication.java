@@ -25,6 +25,8 @@ final class Publication {
     final int index;
     final ChangeEvent<SourceRecord, SourceRecord> event;
     final OutgoingMessage message;
+    /** When the source transaction committed (Debezium's {@code ts_usec} offset), or 0 if unknown. */
+    final long commitMicros;
     State state;
     long sequence;
     long publishedAtNanos;
@@ -34,6 +36,12 @@ final class Publication {
         this.index = index;
         this.event = event;
         this.message = message;
+        this.commitMicros = event == null ? 0 : commitMicros(event.value());
         this.state = message == null ? State.DONE : State.PENDING;
+    }
+
+    private static long commitMicros(SourceRecord record) {
+        Object ts = record == null || record.sourceOffset() == null ? null : record.sourceOffset().get("ts_usec");
+        return ts instanceof Number n ? n.longValue() : 0;
     }
 }

@@ -31,6 +31,7 @@ import io.outboxrelay.config.RelaySettings.FailurePolicy;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.deadletter.DeadLetter;
 import io.outboxrelay.deadletter.DeadLetterTable;
+import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
@@ -44,10 +45,12 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
 
     private static final Logger LOG = LoggerFactory.getLogger(RabbitMqChangeConsumer.class);
     private static final Pattern MISSING_EXCHANGE = Pattern.compile("NOT_FOUND - no exchange '([^']*)'");
+    private static final Pattern TOO_LARGE = Pattern.compile("message size (\\d+) is larger than (?:configured )?max size (\\d+)");
 
     private final SinkConfig sink;
     private final RelaySettings relay;
-    private final ConfirmTracker tracker = new ConfirmTracker();
+    private final RelayMetrics metrics;
+    private final ConfirmTracker tracker;
     private final BrokerConnection broker;
     private final MessageMapper mapper;
     private final DeadLetterTable deadLetters;
@@ -59,10 +62,20 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private volatile boolean stopping;
     private final Object batchLock = new Object();
     private boolean inBatch;
+    /** Commit time of the oldest record of the current batch not yet marked processed; 0 while idle. */
+    private volatile long oldestUnmarkedCommitMicros;
+    private volatile boolean recovering;
+    /** The broker's max_message_size once a message exceeded it (the broker closes the channel on such a publish); 0 until then. */
+    private long brokerMaxMessageSize;
 
-    public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters) {
+    public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics) {
         this.sink = sink;
         this.relay = relay;
+        this.metrics = metrics;
+        this.tracker = new ConfirmTracker(metrics);
+        if (!sink.exchange().isEmpty()) {
+            metrics.expectExchange(sink.exchange());
+        }
         this.broker = new BrokerConnection(sink, "outbox-relay " + relay.name(), tracker);
         this.mapper = new MessageMapper(sink, relay.name());
         this.deadLetters = deadLetters;
@@ -104,6 +117,22 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         return broker.blockedReason();
     }
 
+    /** Whether the sink is between a failure and a working channel again. */
+    public boolean recovering() {
+        return recovering;
+    }
+
+    /** Messages published and not yet confirmed. */
+    public int inFlight() {
+        return tracker.inFlight();
+    }
+
+    /** How far behind its source commit the oldest unfinished record of the current batch is; 0 while idle. */
+    public double secondsBehindSource() {
+        long commit = oldestUnmarkedCommitMicros;
+        return commit == 0 ? 0 : Math.max(0, System.currentTimeMillis() / 1000.0 - commit / 1_000_000.0);
+    }
+
     @Override
     public boolean supportsTombstoneEvents() {
         return false;
@@ -133,10 +162,12 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private void publishBatch(List<ChangeEvent<SourceRecord, SourceRecord>> events,
                               DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
         int n = events.size();
+        metrics.batch(n);
         Publication[] batch = new Publication[n];
         for (int i = 0; i < n; i++) {
             batch[i] = classify(i, events.get(i));
         }
+        oldestUnmarkedCommitMicros = n > 0 ? batch[0].commitMicros : 0;
         int marked = 0;
         int next = 0;
         Duration backoff = sink.retryBackoffInitial();
@@ -147,6 +178,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                 if (marked == n) {
                     break;
                 }
+                oldestUnmarkedCommitMicros = batch[marked].commitMicros;
                 String failure = tracker.failure();
                 if (failure == null && confirmOverdue()) {
                     failure = "no confirm within " + sink.ackTimeout().toMillis() + " ms (debezium.sink.rabbitmq.ackTimeout) for "
@@ -161,6 +193,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                     tracker.awaitChange(Math.min(100, sink.ackTimeout().toMillis()));
                 }
                 backoff = sink.retryBackoffInitial();
+                recovering = false;
                 giveUpIfStopDeadlinePassed(n - marked);
             }
             catch (IOException | TimeoutException | RuntimeException e) {
@@ -172,6 +205,8 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             }
         }
         committer.markBatchFinished();
+        oldestUnmarkedCommitMicros = 0;
+        recovering = false;
     }
 
     private Publication classify(int index, ChangeEvent<SourceRecord, SourceRecord> event) {
@@ -197,6 +232,13 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         while (next < batch.length) {
             Publication p = batch[next];
             if (p.state == Publication.State.PENDING) {
+                if (brokerMaxMessageSize > 0 && p.message.body().length > brokerMaxMessageSize) {
+                    // Known to be refused: parking it here spares a channel close and reconnect per oversized event.
+                    p.returnReason = tooLarge(p.message.body().length);
+                    p.state = Publication.State.CONFIRMED;
+                    next++;
+                    continue;
+                }
                 if (!tracker.awaitRoom(sink.maxInFlight(), 0) || tracker.failure() != null) {
                     return next;
                 }
@@ -204,6 +246,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                     declareRoutingKeyQueue(p.message.routingKey());
                 }
                 broker.publish(p);
+                metrics.published(p.message.exchange());
             }
             next++;
         }
@@ -237,21 +280,34 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
 
     /** Abandons the channel, reopens it with back-off, and rewinds to the first unconfirmed record. */
     private int recover(Publication[] batch, int marked, String failure) throws InterruptedException {
+        recovering = true;
+        metrics.reconnected();
         List<Publication> lost = tracker.abandon();
         broker.reset();
         String missingExchange = missingExchange(failure);
+        Matcher tooLarge = TOO_LARGE.matcher(failure == null ? "" : failure);
+        if (tooLarge.find()) {
+            brokerMaxMessageSize = Long.parseLong(tooLarge.group(2));
+        }
         int parked = 0;
-        if (missingExchange != null) {
-            for (Publication p : batch) {
-                if (p.state == Publication.State.PENDING && p.message != null && missingExchange.equals(p.message.exchange())) {
-                    p.returnReason = "unroutable: exchange '" + missingExchange + "' does not exist";
-                    p.state = Publication.State.CONFIRMED;
-                    parked++;
-                }
+        for (Publication p : batch) {
+            if (p.state != Publication.State.PENDING || p.message == null) {
+                continue;
             }
+            if (missingExchange != null && missingExchange.equals(p.message.exchange())) {
+                p.returnReason = "unroutable: exchange '" + missingExchange + "' does not exist";
+            }
+            else if (brokerMaxMessageSize > 0 && p.message.body().length > brokerMaxMessageSize) {
+                p.returnReason = tooLarge(p.message.body().length);
+            }
+            else {
+                continue;
+            }
+            p.state = Publication.State.CONFIRMED;
+            parked++;
         }
         LOG.warn("RabbitMQ publishing failed ({}); {} unconfirmed message(s) will be republished with their message ids{}",
-                failure, lost.size() - parked, parked > 0 ? ", " + parked + " to a missing exchange are unroutable" : "");
+                failure, lost.size() - parked, parked > 0 ? ", " + parked + " that the broker cannot take are dead-lettered" : "");
         giveUpIfStopDeadlinePassed(batch.length - marked);
         return marked;
     }
@@ -280,14 +336,20 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         if (relay.onUnroutable() == FailurePolicy.FAIL) {
             throw new DeadLetterFailure("outbox event " + eventId + " was returned by RabbitMQ (" + reason + ") and relay.on-unroutable=fail");
         }
-        LOG.warn("Outbox event {} (aggregate {}) not delivered, {}; written to {}", eventId, record.key(), reason, deadLetters.table());
+        if (reason.startsWith("unroutable")) {
+            metrics.returned(p.message.exchange());
+        }
+        LOG.atWarn().addKeyValue("event_id", eventId).addKeyValue("aggregate_id", record.key())
+                .log("Outbox event {} (aggregate {}) not delivered, {}; written to {}", eventId, record.key(), reason, deadLetters.table());
         deadLetter(new DeadLetter(eventId, reason, p.message.exchange(), p.message.routingKey(), p.message.body(),
                 propertiesJson(p.message.properties()), record.topic(), record.key() == null ? null : String.valueOf(record.key())));
     }
 
     private DeadLetter invalidLetter(SourceRecord record, String reason) {
         String eventId = OutboxHeaders.string(record, OutboxHeaders.MESSAGE_ID);
-        LOG.warn("Outbox row {} (topic {}) cannot be published: {}; written to {}", eventId, record.topic(), reason, deadLetters.table());
+        LOG.atWarn().addKeyValue("event_id", eventId).addKeyValue("aggregate_id", record.key())
+                .log("Outbox row {} (aggregate {}, topic {}) cannot be published: {}; written to {}", eventId, record.key(), record.topic(), reason,
+                        deadLetters.table());
         Map<String, Object> headers = new LinkedHashMap<>();
         for (Header h : record.headers()) {
             headers.put(h.key(), h.value() == null ? null : h.value().toString());
@@ -301,6 +363,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private void deadLetter(DeadLetter letter) {
         try {
             deadLetters.write(letter);
+            metrics.deadLettered(letter.exchange());
         }
         catch (SQLException e) {
             throw new DeadLetterFailure(e.getMessage(), e);
@@ -344,6 +407,10 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             LOG.warn("Records on topic {} were not produced by the outbox router and are not published; configure "
                     + "io.outboxrelay.transforms.OutboxEventRouter in debezium.transforms", record.topic());
         }
+    }
+
+    private String tooLarge(int size) {
+        return "too large: the body has " + size + " bytes, RabbitMQ's max_message_size is " + brokerMaxMessageSize;
     }
 
     private static String missingExchange(String failure) {

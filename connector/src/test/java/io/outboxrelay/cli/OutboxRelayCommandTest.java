@@ -20,7 +20,7 @@ class OutboxRelayCommandTest {
 
     @Test
     void helpListsTheCommands() {
-        assertThat(run(0, "--help")).contains("run", "check", "tail", "--version");
+        assertThat(run(0, "--help")).contains("run", "check", "status", "redrive", "tail", "--version");
         assertThat(run(0, "run", "--help")).contains("--config", "OUTBOX_RELAY_CONFIG", "--secrets-dir");
     }
 

@@ -117,13 +117,16 @@ class RelayConfigLoaderTest {
     @Test
     void everyProblemIsReportedWithItsKey() {
         assertThatThrownBy(() -> load("debezium.sink.type=kafka", "relay.shutdown.grace.ms=soon", "debezium.sink.rabbitmq.autoCreateRoutingKey=yes",
-                "relay.colour=blue", "debezium.sink.kafka.producer.x=1"))
+                "relay.colour=blue", "relay.log.format=xml", "relay.http.port=70000", "debezium.sink.kafka.producer.x=1"))
                 .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
                         "debezium.sink.type=kafka is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)",
                         "relay.shutdown.grace.ms=soon is not a whole number",
                         "debezium.sink.rabbitmq.autoCreateRoutingKey=yes is not a boolean: use true or false",
-                        "relay.colour is not a relay setting (known: relay.dead-letter.table, relay.name, relay.on-invalid, relay.on-unroutable, "
+                        "relay.colour is not a relay setting (known: relay.dead-letter.table, relay.http.enabled, relay.http.host, relay.http.port, "
+                                + "relay.log.format, relay.metrics.poll.ms, relay.name, relay.on-invalid, relay.on-unroutable, "
                                 + "relay.restart.backoff.initial.ms, relay.restart.backoff.max.ms, relay.shutdown.grace.ms)",
+                        "relay.log.format=xml is not one of text, json",
+                        "relay.http.port=70000 is out of range: use 0..65535",
                         "debezium.sink.kafka.producer.x belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*"));
     }
 

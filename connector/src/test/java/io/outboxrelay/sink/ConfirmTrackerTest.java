@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
 
+import io.outboxrelay.metrics.RelayMetrics;
+
 class ConfirmTrackerTest {
 
-    private final ConfirmTracker tracker = new ConfirmTracker();
+    private final ConfirmTracker tracker = new ConfirmTracker(RelayMetrics.inMemory());
 
     private Publication publish(long gen, long seq) {
         Publication p = new Publication((int) seq, null, new OutgoingMessage("x", "k",

@@ -20,6 +20,7 @@ public final class QueueRecorder implements AutoCloseable {
 
     private final Connection connection;
     private final List<Delivery> deliveries = new ArrayList<>();
+    private final List<Long> arrivalNanos = new ArrayList<>();
 
     private QueueRecorder(Connection connection) {
         this.connection = connection;
@@ -41,12 +42,38 @@ public final class QueueRecorder implements AutoCloseable {
 
     private synchronized void add(Delivery delivery) {
         deliveries.add(delivery);
+        arrivalNanos.add(System.nanoTime());
         notifyAll();
     }
 
     /** A copy of what arrived so far. */
     public synchronized List<Delivery> deliveries() {
         return new ArrayList<>(deliveries);
+    }
+
+    /** {@link System#nanoTime()} at each delivery's arrival, in the order of {@link #deliveries()}. */
+    public synchronized List<Long> arrivalNanos() {
+        return new ArrayList<>(arrivalNanos);
+    }
+
+    /** Waits until a delivery with each of {@code messageIds} arrived, or fails after {@code timeout} naming how many are missing. */
+    public synchronized List<Delivery> awaitIds(java.util.Set<String> messageIds, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        java.util.Set<String> missing = new java.util.HashSet<>(messageIds);
+        int seen = 0;
+        while (true) {
+            for (; seen < deliveries.size(); seen++) {
+                missing.remove(deliveries.get(seen).getProperties().getMessageId());
+            }
+            if (missing.isEmpty()) {
+                return new ArrayList<>(deliveries);
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw new AssertionError(missing.size() + " of " + messageIds.size() + " events not delivered within " + timeout + ", e.g. " + missing.iterator().next());
+            }
+            wait(Math.max(1, left / 1_000_000));
+        }
     }
 
     public synchronized int count() {

@@ -42,6 +42,38 @@ public final class ServerControl {
         return closed;
     }
 
+    /**
+     * Sets RabbitMQ's memory high watermark so low that the memory alarm goes off and publishing
+     * connections are blocked; returns the previous setting for {@link #clearMemoryAlarm(String)}.
+     */
+    public static String raiseMemoryAlarm() {
+        String previous = run("rabbitmqctl", "-q", "eval", "vm_memory_monitor:get_vm_memory_high_watermark().").trim();
+        run("rabbitmqctl", "-q", "set_vm_memory_high_watermark", "0.000001");
+        return previous;
+    }
+
+    /** Restores the watermark {@link #raiseMemoryAlarm()} returned (a fraction such as 0.4, or {absolute,N}). */
+    public static void clearMemoryAlarm(String previous) {
+        if (previous.startsWith("{absolute,")) {
+            run("rabbitmqctl", "-q", "set_vm_memory_high_watermark", "absolute", previous.replaceAll("\\D", ""));
+        }
+        else {
+            run("rabbitmqctl", "-q", "set_vm_memory_high_watermark", previous);
+        }
+    }
+
+    /** Stops the RabbitMQ application (the node stays up, every connection drops), and starts it again after {@code downFor}. */
+    public static void restartRabbitMq(java.time.Duration downFor) throws InterruptedException {
+        run("rabbitmqctl", "-q", "stop_app");
+        try {
+            Thread.sleep(downFor.toMillis());
+        }
+        finally {
+            run("rabbitmqctl", "-q", "start_app");
+            run("rabbitmqctl", "-q", "await_startup");
+        }
+    }
+
     static String postgresVersion() {
         try (Stream<Path> versions = Files.list(Path.of("/etc/postgresql"))) {
             return versions.map(p -> p.getFileName().toString())

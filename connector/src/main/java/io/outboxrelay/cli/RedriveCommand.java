@@ -1,0 +1,91 @@
+package io.outboxrelay.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.sql.SQLException;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeoutException;
+
+import com.rabbitmq.client.ShutdownSignalException;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.deadletter.DeadLetterRedriver;
+import io.outboxrelay.deadletter.Redrive;
+import io.outboxrelay.deadletter.RedriveResult;
+import io.outboxrelay.sink.BrokerConnectionFactory;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "redrive", mixinStandardHelpOptions = true,
+        description = "Publishes parked dead letters again with their original exchange, routing key, properties and message ids, "
+                + "and marks those the broker confirmed and routed as re-driven. Exits 1 if any stayed parked.")
+final class RedriveCommand implements Callable<Integer> {
+
+    @Mixin
+    ConfigOptions options;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Selection selection;
+
+    @Option(names = "--reason", paramLabel = "TEXT", description = "Only dead letters whose reason contains TEXT (e.g. unroutable).")
+    String reason;
+
+    @Spec
+    CommandSpec spec;
+
+    static final class Selection {
+        @Option(names = "--all", required = true, description = "Every parked dead letter of this relay.")
+        boolean all;
+
+        @Option(names = "--id", paramLabel = "EVENT_ID", split = ",", required = true, description = "Only these event ids (repeat or comma-separate).")
+        List<String> ids;
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        RelayConfig config = options.load(err);
+        if (config == null) {
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        Redrive which = new Redrive(selection.ids == null ? List.of() : selection.ids, reason);
+        DeadLetterRedriver redriver = new DeadLetterRedriver(config.database(), config.relay().deadLetterTable(), config.name(),
+                BrokerConnectionFactory.forSink(config.sink()), config.sink().ackTimeout());
+        RedriveResult result;
+        try {
+            result = redriver.redrive(which);
+        }
+        catch (SQLException e) {
+            err.println("redrive: cannot read " + config.relay().deadLetterTable() + " (relay.dead-letter.table): " + e.getMessage());
+            err.flush();
+            return StatusCommand.EXIT_UNREACHABLE;
+        }
+        catch (IOException | TimeoutException | ShutdownSignalException e) {
+            err.println("redrive: publishing to RabbitMQ failed (debezium.sink.rabbitmq.connection.*): " + describe(e)
+                    + "; events not confirmed stay parked");
+            err.flush();
+            return StatusCommand.EXIT_UNREACHABLE;
+        }
+        result.republished().forEach(id -> out.println("republished      " + id));
+        result.stillUnroutable().forEach(id -> out.println("still unroutable " + id));
+        result.notRedrivable().forEach(r -> out.println("not re-drivable  " + r + " (the outbox row itself is invalid: fix it and write a new row)"));
+        out.printf("%d republished, %d still unroutable, %d not re-drivable%n", result.republished().size(), result.stillUnroutable().size(),
+                result.notRedrivable().size());
+        out.flush();
+        return result.stillUnroutable().isEmpty() && result.notRedrivable().isEmpty() ? 0 : 1;
+    }
+
+    private static String describe(Exception e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t instanceof ShutdownSignalException s && s.getReason() != null ? s.getReason().toString() : String.valueOf(t.getMessage());
+    }
+}

@@ -1,0 +1,95 @@
+package io.outboxrelay.cli;
+
+import java.io.PrintWriter;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.monitor.SlotStatus;
+import io.outboxrelay.monitor.SourceInspector;
+import io.outboxrelay.monitor.StoredOffset;
+import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.offsetstore.StoredOffsets;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Prints the relay's replication slot (whether a relay is connected, its lag and retained WAL), the stored offset "
+                + "and the dead-letter backlog; exits 1 when the slot does not exist, 3 when PostgreSQL cannot be queried.")
+final class StatusCommand implements Callable<Integer> {
+
+    static final int EXIT_UNREACHABLE = 3;
+
+    @Mixin
+    ConfigOptions options;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        RelayConfig config = options.load(err);
+        if (config == null) {
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        try (SourceInspector inspector = new SourceInspector(config.database())) {
+            SlotStatus slot = inspector.slot(config.slotName());
+            out.printf("relay          %s (database %s)%n", config.name(), config.database());
+            if (slot == null) {
+                out.printf("slot           %s does not exist: the relay has not run yet, or the slot was dropped%n", config.slotName());
+            }
+            else {
+                out.printf("slot           %s, wal_status %s%n", slot.name(), slot.walStatus());
+                out.printf("connected      %s%n", slot.active()
+                        ? "yes: pid " + slot.activePid() + (slot.consumer() == null ? "" : " (" + slot.consumer() + ")")
+                        : "no relay is streaming from the slot");
+                out.printf("lag            %s behind the server (confirmed_flush_lsn %s)%n", bytes(slot.lagBytes()), slot.confirmedFlushLsn());
+                out.printf("retained WAL   %s (restart_lsn %s)%n", bytes(slot.retainedBytes()), slot.restartLsn());
+            }
+            out.printf("stored offset  %s%n", storedOffset(config));
+            out.printf("dead letters   %d parked in %s%n", inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name()),
+                    config.relay().deadLetterTable());
+            out.flush();
+            return slot == null ? 1 : 0;
+        }
+        catch (SQLException e) {
+            err.println("status: cannot query PostgreSQL at " + config.database().jdbcUrl() + " (debezium.source.database.*): " + e.getMessage());
+            err.flush();
+            return EXIT_UNREACHABLE;
+        }
+    }
+
+    private static String storedOffset(RelayConfig config) throws SQLException {
+        if (!PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
+            return "kept by " + config.engineProperties().getProperty("offset.storage") + " (not shown)";
+        }
+        @SuppressWarnings({ "unchecked", "rawtypes" })
+        Map<String, ?> engine = (Map) config.engineProperties();
+        StoredOffset offset = StoredOffset.from(StoredOffsets.read(engine));
+        if (offset == null) {
+            return "none yet in " + StoredOffsets.table(engine);
+        }
+        String committed = offset.commitMicros() > 0 ? ", source commit " + Instant.ofEpochSecond(0, offset.commitMicros() * 1000) : "";
+        return "lsn " + offset.lsnText() + committed + " (table " + StoredOffsets.table(engine) + ")";
+    }
+
+    private static String bytes(long n) {
+        if (n < 1024) {
+            return n + " B";
+        }
+        String[] units = { "KiB", "MiB", "GiB", "TiB" };
+        double v = n;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return String.format("%.1f %s", v, units[u]);
+    }
+}

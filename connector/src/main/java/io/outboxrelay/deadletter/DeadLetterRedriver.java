@@ -1,0 +1,181 @@
+package io.outboxrelay.deadletter;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeoutException;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.ConnectionFactory;
+
+import io.outboxrelay.config.DatabaseSettings;
+
+/**
+ * Publishes parked events again, exactly as they were first published (exchange, routing key,
+ * body, properties, message id), with publisher confirms and {@code mandatory}; an event is marked
+ * re-driven only after the broker confirmed it and did not return it. Run while the cause is
+ * fixed (a binding added, a consumer deployed); the relay itself may keep running.
+ */
+public final class DeadLetterRedriver {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final int PAGE = 500;
+
+    private final DatabaseSettings database;
+    private final String table;
+    private final String relayName;
+    private final ConnectionFactory broker;
+    private final Duration confirmTimeout;
+
+    public DeadLetterRedriver(DatabaseSettings database, String table, String relayName, ConnectionFactory broker, Duration confirmTimeout) {
+        this.database = database;
+        this.table = table;
+        this.relayName = relayName;
+        this.broker = broker;
+        this.confirmTimeout = confirmTimeout;
+    }
+
+    public RedriveResult redrive(Redrive which) throws SQLException, IOException, TimeoutException, InterruptedException {
+        List<String> republished = new ArrayList<>();
+        List<String> unroutable = new ArrayList<>();
+        List<String> notRedrivable = new ArrayList<>();
+        try (Connection db = connect(); com.rabbitmq.client.Connection amqp = broker.newConnection("outbox-relay redrive " + relayName)) {
+            Channel channel = amqp.createChannel();
+            channel.confirmSelect();
+            Set<String> returned = ConcurrentHashMap.newKeySet();
+            channel.addReturnListener(r -> returned.add(r.getProperties().getMessageId()));
+            long afterId = 0;
+            while (true) {
+                List<Parked> page = page(db, which, afterId);
+                if (page.isEmpty()) {
+                    break;
+                }
+                afterId = page.get(page.size() - 1).id;
+                List<Parked> sent = new ArrayList<>();
+                for (Parked p : page) {
+                    if (p.properties == null) {
+                        notRedrivable.add(p.eventId + ": " + p.reason);
+                        continue;
+                    }
+                    channel.basicPublish(p.exchange, p.routingKey, true, p.properties, p.payload);
+                    sent.add(p);
+                }
+                // Returns arrive before the confirms of the messages they concern, so this wait also settles them.
+                channel.waitForConfirmsOrDie(confirmTimeout.toMillis());
+                List<Long> confirmed = new ArrayList<>();
+                for (Parked p : sent) {
+                    if (returned.contains(p.properties.getMessageId())) {
+                        unroutable.add(p.eventId);
+                    }
+                    else {
+                        confirmed.add(p.id);
+                        republished.add(p.eventId);
+                    }
+                }
+                markRedriven(db, confirmed);
+            }
+        }
+        return new RedriveResult(republished, unroutable, notRedrivable);
+    }
+
+    private List<Parked> page(Connection db, Redrive which, long afterId) throws SQLException, IOException {
+        StringBuilder sql = new StringBuilder("SELECT id, event_id, reason, exchange, routing_key, payload, headers::text FROM ")
+                .append(table).append(" WHERE relay_name = ? AND redriven_at IS NULL AND id > ?");
+        if (!which.eventIds().isEmpty()) {
+            sql.append(" AND event_id = ANY (?)");
+        }
+        if (which.reasonContains() != null) {
+            sql.append(" AND strpos(reason, ?) > 0");
+        }
+        sql.append(" ORDER BY id LIMIT ").append(PAGE);
+        List<Parked> rows = new ArrayList<>();
+        try (PreparedStatement ps = db.prepareStatement(sql.toString())) {
+            int i = 1;
+            ps.setString(i++, relayName);
+            ps.setLong(i++, afterId);
+            if (!which.eventIds().isEmpty()) {
+                Array ids = db.createArrayOf("text", which.eventIds().toArray());
+                ps.setArray(i++, ids);
+            }
+            if (which.reasonContains() != null) {
+                ps.setString(i, which.reasonContains());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(new Parked(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                            rs.getBytes(6), properties(rs.getString(7))));
+                }
+            }
+        }
+        return rows;
+    }
+
+    private void markRedriven(Connection db, List<Long> ids) throws SQLException {
+        if (ids.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = db.prepareStatement("UPDATE " + table + " SET redriven_at = now() WHERE id = ANY (?)")) {
+            ps.setArray(1, db.createArrayOf("bigint", ids.toArray()));
+            ps.executeUpdate();
+        }
+    }
+
+    /** The AMQP properties the relay recorded when it parked a message, or null for a row that never became one. */
+    static AMQP.BasicProperties properties(String json) throws IOException {
+        JsonNode node = json == null ? null : JSON.readTree(json);
+        if (node == null || !node.hasNonNull("message-id") || !node.has("delivery-mode")) {
+            return null;
+        }
+        Map<String, Object> headers = new HashMap<>();
+        node.path("headers").fields().forEachRemaining(e -> headers.put(e.getKey(), e.getValue().isNull() ? null : e.getValue().asText()));
+        return new AMQP.BasicProperties.Builder()
+                .messageId(node.get("message-id").asText())
+                .type(text(node, "type"))
+                .contentType(text(node, "content-type"))
+                .correlationId(text(node, "correlation-id"))
+                .appId(text(node, "app-id"))
+                .deliveryMode(node.path("delivery-mode").isNumber() ? node.get("delivery-mode").asInt() : null)
+                .timestamp(node.path("timestamp").isNumber() ? new Date(node.get("timestamp").asLong()) : null)
+                .headers(headers.isEmpty() ? null : headers)
+                .build();
+    }
+
+    private static String text(JsonNode node, String field) {
+        JsonNode v = node.get(field);
+        return v == null || v.isNull() ? null : v.asText();
+    }
+
+    private Connection connect() throws SQLException {
+        Properties props = new Properties();
+        props.setProperty("user", database.user());
+        if (database.password() != null) {
+            props.setProperty("password", database.password());
+        }
+        props.setProperty("ApplicationName", "outbox-relay redrive");
+        return DriverManager.getConnection(database.jdbcUrl(), props);
+    }
+
+    private record Parked(long id, String eventId, String reason, String exchange, String routingKey, byte[] payload,
+                          AMQP.BasicProperties properties) {
+        Parked {
+            payload = payload == null ? "".getBytes(StandardCharsets.UTF_8) : payload;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+package io.outboxrelay.http;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Executors;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+
+import io.outboxrelay.metrics.RelayMetrics;
+
+/**
+ * Liveness, readiness and Prometheus metrics over HTTP. The JDK's own server is enough for three
+ * read-only resources scraped every few seconds, and keeps a web framework out of the relay. The
+ * paths are Debezium Server's ({@code /q/health/live}, {@code /q/health/ready}, {@code /q/metrics}),
+ * so probes written for it keep working, plus the shorter {@code /health/*} and {@code /metrics}.
+ */
+public final class HttpEndpoints implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(HttpEndpoints.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final HttpServer server;
+
+    private HttpEndpoints(HttpServer server) {
+        this.server = server;
+    }
+
+    /** Binds and starts serving; port 0 picks a free one (see {@link #port()}). */
+    public static HttpEndpoints start(String host, int port, Health health, RelayMetrics metrics) throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress(host, port), 16);
+        for (String prefix : new String[] { "/q", "" }) {
+            server.createContext(prefix + "/health/live", ex -> respond(ex, health.live() ? 200 : 503,
+                    health.live() ? status("UP", null) : status("DOWN", "the relay has stopped"), "application/json"));
+            server.createContext(prefix + "/health/ready", ex -> {
+                String reason = health.notReadyReason();
+                respond(ex, reason == null ? 200 : 503, status(reason == null ? "UP" : "DOWN", reason), "application/json");
+            });
+            server.createContext(prefix + "/metrics", ex -> respond(ex, 200, metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        }
+        server.setExecutor(Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "outbox-relay-http");
+            t.setDaemon(true);
+            return t;
+        }));
+        server.start();
+        LOG.info("Health and metrics on http://{}:{}/q/health/ready and /q/metrics", host, server.getAddress().getPort());
+        return new HttpEndpoints(server);
+    }
+
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
+    private static String status(String state, String reason) {
+        Map<String, String> body = new LinkedHashMap<>();
+        body.put("status", state);
+        if (reason != null) {
+            body.put("reason", reason);
+        }
+        try {
+            return JSON.writeValueAsString(body);
+        }
+        catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void respond(HttpExchange ex, int code, String body, String contentType) throws IOException {
+        try (ex) {
+            if (!"GET".equals(ex.getRequestMethod()) && !"HEAD".equals(ex.getRequestMethod())) {
+                ex.sendResponseHeaders(405, -1);
+                return;
+            }
+            byte[] bytes = (body == null ? "" : body).getBytes(StandardCharsets.UTF_8);
+            ex.getResponseHeaders().set("Content-Type", contentType);
+            ex.sendResponseHeaders(code, "HEAD".equals(ex.getRequestMethod()) ? -1 : bytes.length);
+            if (!"HEAD".equals(ex.getRequestMethod())) {
+                try (OutputStream out = ex.getResponseBody()) {
+                    out.write(bytes);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}

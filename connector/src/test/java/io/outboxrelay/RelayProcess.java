@@ -1,0 +1,130 @@
+package io.outboxrelay;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+/**
+ * The relay as users run it: the shaded jar through the shipped launcher ({@code bin/outbox-relay},
+ * with its JVM options), in a process of its own, so that tests can kill it, read what it logged and
+ * ask its HTTP endpoints. Needs {@code mvn package} to have built the jar (Failsafe runs after it).
+ */
+public final class RelayProcess implements AutoCloseable {
+
+    private static final Path ROOT = Path.of(System.getProperty("user.dir")).getParent();
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+    private final Process process;
+    private final Path log;
+    private final int httpPort;
+
+    private RelayProcess(Process process, Path log, int httpPort) {
+        this.process = process;
+        this.log = log;
+        this.httpPort = httpPort;
+    }
+
+    /** Writes {@code config} to {@code dir}, with the HTTP endpoints on a free port, and starts {@code outbox-relay run}. */
+    public static RelayProcess start(Path dir, Map<String, String> config) throws IOException {
+        int port = freePort();
+        Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");
+        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n"))
+                + "\nrelay.http.host=127.0.0.1\nrelay.http.port=" + port + "\n");
+        Path log = dir.resolve("relay-" + System.nanoTime() + ".log");
+        ProcessBuilder pb = new ProcessBuilder(ROOT.resolve("bin/outbox-relay").toString(), "run", "--config", file.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().put("OUTBOX_RELAY_JAR", ROOT.resolve("connector/target/outbox-relay.jar").toString());
+        return new RelayProcess(pb.start(), log, port);
+    }
+
+    /** Waits until readiness answers 200; fails with the relay's log if it exits or does not get there in time. */
+    public RelayProcess awaitReady(Duration timeout) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("the relay exited with " + process.exitValue() + ":\n" + log());
+            }
+            if (get("/q/health/ready").status() == 200) {
+                return this;
+            }
+            Thread.sleep(100);
+        }
+        throw new IllegalStateException("the relay was not ready within " + timeout + ":\n" + log());
+    }
+
+    /** GETs a path of the relay's HTTP endpoints. */
+    public Answer get(String path) throws InterruptedException {
+        try {
+            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + path))
+                    .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+            return new Answer(r.statusCode(), r.body());
+        }
+        catch (IOException e) {
+            return new Answer(0, "");
+        }
+    }
+
+    /** The value of one Prometheus sample, e.g. {@code outbox_relay_in_flight{relay="x"}}, or NaN when absent. */
+    public double metric(String sample) throws InterruptedException {
+        for (String line : get("/q/metrics").body().split("\n")) {
+            if (line.startsWith(sample + " ")) {
+                return Double.parseDouble(line.substring(sample.length() + 1).trim());
+            }
+        }
+        return Double.NaN;
+    }
+
+    public String log() throws IOException {
+        return Files.readString(log);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** SIGKILL: no drain, no final offset flush. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM, as an orchestrator stops it; returns the exit code. */
+    public int stop() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(90, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            process.waitFor(30, TimeUnit.SECONDS);
+        }
+        return process.exitValue();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            stop();
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** An HTTP answer; status 0 stands for a refused connection, so callers can poll without catching. */
+    public record Answer(int status, String body) {
+    }
+}

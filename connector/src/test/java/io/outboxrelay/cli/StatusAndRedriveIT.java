@@ -1,0 +1,151 @@
+package io.outboxrelay.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.rabbitmq.client.Delivery;
+
+import io.outboxrelay.RelayHarness;
+import io.outboxrelay.testing.QueueRecorder;
+import io.outboxrelay.testing.TestBroker;
+import io.outboxrelay.testing.TestDatabase;
+import picocli.CommandLine;
+
+/** {@code status} and {@code redrive} against a relay that parked events it could not route. */
+class StatusAndRedriveIT {
+
+    @RegisterExtension
+    static final TestDatabase db = new TestDatabase();
+    @RegisterExtension
+    static final TestBroker broker = new TestBroker();
+
+    @TempDir
+    Path dir;
+
+    private record Outcome(int exit, String out, String err) {
+    }
+
+    @BeforeAll
+    static void outbox() throws Exception {
+        db.execute(RelayHarness.OUTBOX_DDL);
+    }
+
+    private static Outcome cli(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit = new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err)).execute(args);
+        return new Outcome(exit, out.toString(), err.toString());
+    }
+
+    @Test
+    void statusShowsTheSlotOffsetAndBacklogAndRedriveRepublishesWithTheOriginalIds() throws Exception {
+        String exchange = broker.declareExchange("redriven", "topic");
+        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "redriven");
+        config.put("debezium.sink.rabbitmq.exchange", exchange);
+        config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}");
+        Path file = dir.resolve("relay.properties");
+        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
+
+        Outcome before = cli("status", "--config", file.toString());
+        assertThat(before.exit()).isEqualTo(1);
+        assertThat(before.out()).contains("does not exist: the relay has not run yet");
+
+        try (RelayHarness relay = RelayHarness.startFile(db, file)) {
+            // No queue is bound yet: all three are returned and parked; the null payload is invalid.
+            RelayHarness.insert(db, new String[] { "invoice", "i-1", "InvoiceSent", "{\"n\": 1}" },
+                    new String[] { "invoice", "i-2", "InvoiceSent", "{\"n\": 2}" },
+                    new String[] { "shipment", "s-1", "Shipped", "{\"n\": 3}" },
+                    new String[] { "invoice", "i-3", "InvoiceSent", null });
+            waitForParked(4);
+
+            Outcome status = cli("status", "--config", file.toString());
+            assertThat(status.exit()).as(status.err()).isZero();
+            assertThat(status.out()).contains("connected      yes: pid ", "lag ", "retained WAL ", "dead letters   4 parked in outbox_relay_dead_letter")
+                    .containsPattern("stored offset  lsn [0-9A-F]+/[0-9A-F]+, source commit ");
+
+            String invoices = broker.declareQueue("invoices", exchange, "invoice");
+            List<String> ids = eventIds("invoice", "i-1", "i-2");
+            try (QueueRecorder recorder = broker.record(invoices)) {
+                Outcome redrive = cli("redrive", "--config", file.toString(), "--id", ids.get(0) + "," + ids.get(1));
+                assertThat(redrive.out()).contains("2 republished, 0 still unroutable, 0 not re-drivable");
+                assertThat(redrive.exit()).isZero();
+                List<Delivery> got = recorder.awaitAtLeast(2, Duration.ofSeconds(20));
+                assertThat(got).extracting(d -> d.getProperties().getMessageId()).containsExactlyElementsOf(ids);
+                assertThat(got).allSatisfy(d -> {
+                    assertThat(d.getEnvelope().getRoutingKey()).isEqualTo("invoice");
+                    assertThat(d.getProperties().getType()).isEqualTo("InvoiceSent");
+                    assertThat(d.getProperties().getDeliveryMode()).isEqualTo(2);
+                });
+
+                // The shipment still has no binding, and the invalid row cannot become a message.
+                Outcome rest = cli("redrive", "--config", file.toString(), "--all");
+                assertThat(rest.exit()).isEqualTo(1);
+                assertThat(rest.out()).contains("0 republished, 1 still unroutable, 1 not re-drivable", "payload");
+                assertThat(recorder.awaitQuiet(Duration.ofSeconds(1))).hasSize(2);
+            }
+
+            try (Connection c = db.connect(); Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT count(*) FILTER (WHERE redriven_at IS NOT NULL), count(*) FROM outbox_relay_dead_letter")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(2);
+                assertThat(rs.getInt(2)).isEqualTo(4);
+            }
+            assertThat(cli("status", "--config", file.toString()).out()).contains("dead letters   2 parked");
+        }
+        Outcome stopped = cli("status", "--config", file.toString());
+        assertThat(stopped.out()).contains("connected      no relay is streaming from the slot");
+    }
+
+    @Test
+    void redriveNeedsASelection() {
+        Outcome outcome = cli("redrive", "--config", "/nonexistent.properties");
+        assertThat(outcome.exit()).isEqualTo(2);
+        assertThat(outcome.err()).contains("--all", "--id");
+    }
+
+    private static void waitForParked(int count) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (System.nanoTime() < deadline) {
+            try (Connection c = db.connect(); Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT count(*) FROM outbox_relay_dead_letter WHERE to_regclass('outbox_relay_dead_letter') IS NOT NULL")) {
+                if (rs.next() && rs.getInt(1) >= count) {
+                    return;
+                }
+            }
+            catch (java.sql.SQLException e) {
+                // The table appears when the relay starts.
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError(count + " dead letters did not appear");
+    }
+
+    private static List<String> eventIds(String type, String... aggregates) throws Exception {
+        try (Connection c = db.connect(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT id::text FROM outbox_event WHERE aggregatetype = '" + type + "' AND aggregateid IN ('"
+                        + String.join("','", aggregates) + "') ORDER BY aggregateid")) {
+            List<String> ids = new java.util.ArrayList<>();
+            while (rs.next()) {
+                ids.add(rs.getString(1));
+            }
+            return ids;
+        }
+    }
+
+}

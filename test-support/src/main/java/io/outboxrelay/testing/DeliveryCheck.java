@@ -1,0 +1,53 @@
+package io.outboxrelay.testing;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import com.rabbitmq.client.Delivery;
+
+/**
+ * What an independent consumer received against what was committed: events lost, duplicates (a
+ * message id seen again), and whether first deliveries kept per-aggregate order (the payloads
+ * {@link OutboxWriter} writes carry the aggregate and a rising sequence).
+ */
+public record DeliveryCheck(int expected, int lost, int duplicates, List<String> orderViolations) {
+
+    private static final Pattern SEQ = Pattern.compile("\"agg\": \"([^\"]+)\", \"seq\": (\\d+)");
+
+    public static DeliveryCheck of(List<Delivery> deliveries, Set<String> committedIds) {
+        Set<String> seen = new HashSet<>();
+        Map<String, Integer> lastSeq = new HashMap<>();
+        List<String> violations = new ArrayList<>();
+        int duplicates = 0;
+        for (Delivery d : deliveries) {
+            String id = d.getProperties().getMessageId();
+            if (!seen.add(id)) {
+                duplicates++;
+                continue;
+            }
+            Matcher m = SEQ.matcher(new String(d.getBody(), StandardCharsets.UTF_8));
+            if (m.find()) {
+                int seq = Integer.parseInt(m.group(2));
+                Integer previous = lastSeq.put(m.group(1), seq);
+                if (previous != null && previous >= seq) {
+                    violations.add(m.group(1) + ": " + seq + " after " + previous);
+                }
+            }
+        }
+        Set<String> missing = new HashSet<>(committedIds);
+        missing.removeAll(seen);
+        return new DeliveryCheck(committedIds.size(), missing.size(), duplicates, violations);
+    }
+
+    @Override
+    public String toString() {
+        return expected + " events: " + lost + " lost, " + duplicates + " duplicate(s), " + orderViolations.size() + " order violation(s)";
+    }
+}

@@ -38,7 +38,9 @@ public final class RelayProcess implements AutoCloseable {
         Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");
         Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n"))
                 + "\nrelay.http.host=127.0.0.1\nrelay.http.port=" + port + "\n");
-        Path log = dir.resolve("relay-" + System.nanoTime() + ".log");
+        // Logs stay in target/ after the test, for whoever reads a failure.
+        Path logs = Files.createDirectories(ROOT.resolve("connector/target/relay-logs"));
+        Path log = logs.resolve(config.getOrDefault("relay.name", "relay") + "-" + System.nanoTime() + ".log");
         ProcessBuilder pb = new ProcessBuilder(ROOT.resolve("bin/outbox-relay").toString(), "run", "--config", file.toString())
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());

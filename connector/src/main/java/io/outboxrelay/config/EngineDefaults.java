@@ -47,6 +47,9 @@ final class EngineDefaults {
         p.setProperty("offset.flush.interval.ms", "0");
         // The store retries a lost connection for 30 s; the engine must wait for it.
         p.setProperty("offset.flush.timeout.ms", "60000");
+        // Debezium waits 10 s before restarting the connector after a retriable error (a database
+        // restart, a terminated walsender); the stream stands still all that time.
+        p.setProperty("retriable.restart.connector.wait.ms", "1000");
         return p;
     }
 

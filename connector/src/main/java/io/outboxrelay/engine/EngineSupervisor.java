@@ -45,11 +45,13 @@ public final class EngineSupervisor implements Health {
     private volatile int restarts;
     private volatile boolean streaming;
     private volatile String lastFailure;
+    private final StreamingConnection stream;
 
     public EngineSupervisor(RelayConfig config, RelayMetrics metrics) {
         this.config = config;
         this.metrics = metrics;
-        metrics.gauge("outbox.relay.streaming", "1 while the engine's task runs and streams from the slot", () -> streaming ? 1 : 0);
+        this.stream = new StreamingConnection(config.engineProperties().getProperty("topic.prefix"));
+        metrics.gauge("outbox.relay.streaming", "1 while the engine's replication stream from the slot is open", () -> streaming && stream.connected() ? 1 : 0);
         metrics.gauge("outbox.relay.broker.blocked", "1 while RabbitMQ blocks the relay's connection (a resource alarm)",
                 () -> brokerBlockedReason() != null ? 1 : 0);
         metrics.gauge("outbox.relay.in.flight", "Messages published and awaiting the broker's confirm", () -> {
@@ -241,6 +243,9 @@ public final class EngineSupervisor implements Health {
         if (!streaming) {
             String failure = lastFailure;
             return failure == null ? "the engine is starting" : "the engine is restarting after: " + failure;
+        }
+        if (!stream.connected()) {
+            return "the replication stream from slot " + config.slotName() + " is not open (yet)";
         }
         String blocked = brokerBlockedReason();
         if (blocked != null) {

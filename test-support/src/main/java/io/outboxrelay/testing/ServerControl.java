@@ -62,6 +62,16 @@ public final class ServerControl {
         }
     }
 
+    /**
+     * Sets RabbitMQ's max_message_size (channels opened afterwards enforce it); returns the previous
+     * value in bytes.
+     */
+    public static long setMaxMessageSize(long bytes) {
+        String previous = run("rabbitmqctl", "-q", "eval", "application:get_env(rabbit, max_message_size).").trim();
+        run("rabbitmqctl", "-q", "eval", "application:set_env(rabbit, max_message_size, " + bytes + ").");
+        return Long.parseLong(previous.replaceAll("\\D", ""));
+    }
+
     /** Stops the RabbitMQ application (the node stays up, every connection drops), and starts it again after {@code downFor}. */
     public static void restartRabbitMq(java.time.Duration downFor) throws InterruptedException {
         run("rabbitmqctl", "-q", "stop_app");

@@ -26,6 +26,7 @@ import com.rabbitmq.client.Delivery;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
+import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ServerControl;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;

@@ -23,6 +23,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.testing.QueueRecorder;
+import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ServerControl;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;

@@ -19,7 +19,9 @@ import com.rabbitmq.client.Delivery;
  */
 public record DeliveryCheck(int expected, int lost, int duplicates, List<String> orderViolations) {
 
-    private static final Pattern SEQ = Pattern.compile("\"agg\": \"([^\"]+)\", \"seq\": (\\d+)");
+    // Two patterns: jsonb reorders keys, so "seq" need not follow "agg".
+    private static final Pattern AGG = Pattern.compile("\"agg\":\\s*\"([^\"]+)\"");
+    private static final Pattern SEQ = Pattern.compile("\"seq\":\\s*(\\d+)");
 
     public static DeliveryCheck of(List<Delivery> deliveries, Set<String> committedIds) {
         Set<String> seen = new HashSet<>();
@@ -32,12 +34,14 @@ public record DeliveryCheck(int expected, int lost, int duplicates, List<String>
                 duplicates++;
                 continue;
             }
-            Matcher m = SEQ.matcher(new String(d.getBody(), StandardCharsets.UTF_8));
-            if (m.find()) {
-                int seq = Integer.parseInt(m.group(2));
-                Integer previous = lastSeq.put(m.group(1), seq);
+            String body = new String(d.getBody(), StandardCharsets.UTF_8);
+            Matcher agg = AGG.matcher(body);
+            Matcher seqMatch = SEQ.matcher(body);
+            if (agg.find() && seqMatch.find()) {
+                int seq = Integer.parseInt(seqMatch.group(1));
+                Integer previous = lastSeq.put(agg.group(1), seq);
                 if (previous != null && previous >= seq) {
-                    violations.add(m.group(1) + ": " + seq + " after " + previous);
+                    violations.add(agg.group(1) + ": " + seq + " after " + previous);
                 }
             }
         }

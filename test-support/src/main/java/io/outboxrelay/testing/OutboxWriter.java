@@ -27,25 +27,32 @@ public final class OutboxWriter implements AutoCloseable {
     private final int aggregates;
     private final int total;
     private final int perSecond;
+    private final int payloadBytes;
     private final Map<String, Long> commitNanos = new ConcurrentHashMap<>();
     private final Thread thread;
     private volatile boolean stop;
     private volatile int written;
     private volatile int retries;
 
-    private OutboxWriter(ConnectionSource source, String table, String prefix, int aggregates, int total, int perSecond) {
+    private OutboxWriter(ConnectionSource source, String table, String prefix, int aggregates, int total, int perSecond, int payloadBytes) {
         this.source = source;
         this.table = table;
         this.prefix = prefix;
         this.aggregates = aggregates;
         this.total = total;
         this.perSecond = perSecond;
+        this.payloadBytes = payloadBytes;
         this.thread = new Thread(this::write, "outbox-writer-" + prefix);
     }
 
     /** Starts writing {@code total} events over {@code aggregates} aggregates, at {@code perSecond} (0: as fast as it can). */
     public static OutboxWriter start(ConnectionSource source, String table, String prefix, int aggregates, int total, int perSecond) {
-        OutboxWriter writer = new OutboxWriter(source, table, prefix, aggregates, total, perSecond);
+        return start(source, table, prefix, aggregates, total, perSecond, 0);
+    }
+
+    /** As {@link #start(ConnectionSource, String, String, int, int, int)}, with payloads padded to about {@code payloadBytes}. */
+    public static OutboxWriter start(ConnectionSource source, String table, String prefix, int aggregates, int total, int perSecond, int payloadBytes) {
+        OutboxWriter writer = new OutboxWriter(source, table, prefix, aggregates, total, perSecond, payloadBytes);
         writer.thread.start();
         return writer;
     }
@@ -74,7 +81,7 @@ public final class OutboxWriter implements AutoCloseable {
                         try (PreparedStatement ps = c.prepareStatement(sql)) {
                             ps.setString(1, id);
                             ps.setString(2, aggregate);
-                            ps.setString(3, "{\"agg\": \"" + aggregate + "\", \"seq\": " + i + "}");
+                            ps.setString(3, payload(aggregate, i));
                             ps.executeUpdate();
                         }
                         commitNanos.put(id, System.nanoTime());
@@ -97,6 +104,12 @@ public final class OutboxWriter implements AutoCloseable {
         finally {
             closeQuietly(c);
         }
+    }
+
+    private String payload(String aggregate, int seq) {
+        String json = "{\"agg\": \"" + aggregate + "\", \"seq\": " + seq;
+        int pad = payloadBytes - json.length() - 12;
+        return pad > 0 ? json + ", \"pad\": \"" + "x".repeat(pad) + "\"}" : json + "}";
     }
 
     /** Waits until every event is written; false if {@code timeoutMillis} passed first. */

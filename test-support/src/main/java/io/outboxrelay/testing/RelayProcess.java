@@ -1,4 +1,4 @@
-package io.outboxrelay;
+package io.outboxrelay.testing;
 
 import java.io.IOException;
 import java.net.URI;
@@ -15,11 +15,12 @@ import java.util.stream.Collectors;
 /**
  * The relay as users run it: the shaded jar through the shipped launcher ({@code bin/outbox-relay},
  * with its JVM options), in a process of its own, so that tests can kill it, read what it logged and
- * ask its HTTP endpoints. Needs {@code mvn package} to have built the jar (Failsafe runs after it).
+ * ask its HTTP endpoints, measure its memory and CPU. Needs {@code mvn package} to have built the
+ * jar (Failsafe runs after it).
  */
 public final class RelayProcess implements AutoCloseable {
 
-    private static final Path ROOT = Path.of(System.getProperty("user.dir")).getParent();
+    private static final Path ROOT = projectRoot();
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     private final Process process;
@@ -39,7 +40,7 @@ public final class RelayProcess implements AutoCloseable {
         Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n"))
                 + "\nrelay.http.host=127.0.0.1\nrelay.http.port=" + port + "\n");
         // Logs stay in target/ after the test, for whoever reads a failure.
-        Path logs = Files.createDirectories(ROOT.resolve("connector/target/relay-logs"));
+        Path logs = Files.createDirectories(Path.of(System.getProperty("user.dir"), "target", "relay-logs"));
         Path log = logs.resolve(config.getOrDefault("relay.name", "relay") + "-" + System.nanoTime() + ".log");
         ProcessBuilder pb = new ProcessBuilder(ROOT.resolve("bin/outbox-relay").toString(), "run", "--config", file.toString())
                 .redirectErrorStream(true)
@@ -118,6 +119,33 @@ public final class RelayProcess implements AutoCloseable {
         if (process.isAlive()) {
             stop();
         }
+    }
+
+    /** Peak resident memory (VmHWM) in bytes, from /proc. */
+    public long peakRssBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+            }
+        }
+        return -1;
+    }
+
+    /** User plus system CPU time used so far, in seconds, from /proc (clock ticks at the usual 100 Hz). */
+    public double cpuSeconds() throws IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(process.pid()), "stat"));
+        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) / 100.0;
+    }
+
+    /** The directory holding {@code bin/outbox-relay}, searched upwards from the working directory. */
+    private static Path projectRoot() {
+        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isExecutable(p.resolve("bin/outbox-relay"))) {
+                return p;
+            }
+        }
+        throw new IllegalStateException("bin/outbox-relay not found above " + System.getProperty("user.dir"));
     }
 
     private static int freePort() throws IOException {

@@ -1,0 +1,58 @@
+package io.outboxrelay.bench;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.TestServers;
+
+/** Starts the relay as users run it (bin/outbox-relay, the shipped JVM options) against the benchmark's database and exchange. */
+final class BenchRelay {
+
+    static final String EXCHANGE = "outbox-relay-bench";
+    static final String QUEUE = "outbox-relay-bench";
+
+    private BenchRelay() {
+    }
+
+    static Map<String, String> config(BenchDatabase db, String relayName) {
+        TestServers.PostgresEndpoint pg = db.server();
+        TestServers.RabbitEndpoint rabbit = TestServers.rabbitMq();
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("relay.name", relayName);
+        p.put("debezium.source.database.hostname", pg.host());
+        p.put("debezium.source.database.port", Integer.toString(pg.port()));
+        p.put("debezium.source.database.user", pg.user());
+        p.put("debezium.source.database.password", pg.password());
+        p.put("debezium.source.database.dbname", BenchDatabase.NAME);
+        p.put("debezium.source.table.include.list", "public.outbox_event");
+        p.put("debezium.sink.rabbitmq.connection.host", rabbit.host());
+        p.put("debezium.sink.rabbitmq.connection.port", Integer.toString(rabbit.port()));
+        p.put("debezium.sink.rabbitmq.connection.username", rabbit.user());
+        p.put("debezium.sink.rabbitmq.connection.password", rabbit.password());
+        p.put("debezium.sink.rabbitmq.exchange", EXCHANGE);
+        p.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${type}");
+        return p;
+    }
+
+    /** Starts the relay and returns it with the seconds from process start to readiness (streaming). */
+    static Started start(Map<String, String> config) throws Exception {
+        Path dir = Files.createTempDirectory("outbox-relay-bench");
+        long t0 = System.nanoTime();
+        RelayProcess relay = RelayProcess.start(dir, config);
+        long deadline = t0 + Duration.ofSeconds(60).toNanos();
+        while (relay.get("/q/health/ready").status() != 200) {
+            if (!relay.isAlive() || System.nanoTime() > deadline) {
+                throw new IllegalStateException("the relay did not become ready:\n" + relay.log());
+            }
+            Thread.sleep(10);
+        }
+        return new Started(relay, (System.nanoTime() - t0) / 1e9);
+    }
+
+    record Started(RelayProcess relay, double startSeconds) {
+    }
+}

@@ -1,0 +1,150 @@
+package io.outboxrelay.bench;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.Delivery;
+
+import io.outboxrelay.testing.DeliveryCheck;
+import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.TestBroker;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench/run.sh", mixinStandardHelpOptions = true,
+        description = "Runs the relay (bin/outbox-relay, a process of its own) through the bulk, small-transaction and steady workloads "
+                + "against the local PostgreSQL and RabbitMQ, measures RabbitMQ's ceiling with PerfTest, verifies every run "
+                + "(all delivered, per-aggregate order) and prints one table. Exits 1 if a run lost or reordered events.")
+public final class Benchmark implements Callable<Integer> {
+
+    @Option(names = "--bulk", defaultValue = "100000", description = "Rows in the one bulk transaction (default ${DEFAULT-VALUE}; 0 skips).")
+    int bulk;
+
+    @Option(names = "--small", defaultValue = "50000", description = "Single-row transactions (default ${DEFAULT-VALUE}; 0 skips).")
+    int small;
+
+    @Option(names = "--writers", defaultValue = "8", description = "Concurrent writers of the small transactions (default ${DEFAULT-VALUE}).")
+    int writers;
+
+    @Option(names = "--steady-rate", defaultValue = "1000", description = "Events per second of the steady workload (default ${DEFAULT-VALUE}).")
+    int steadyRate;
+
+    @Option(names = "--steady-seconds", defaultValue = "30", description = "Length of the steady workload (default ${DEFAULT-VALUE}; 0 skips).")
+    int steadySeconds;
+
+    @Option(names = "--ceiling-seconds", defaultValue = "20", description = "Length of the PerfTest run (default ${DEFAULT-VALUE}; 0 skips).")
+    int ceilingSeconds;
+
+    @Option(names = "--window", defaultValue = "1000", description = "Publisher-confirm window of the relay and of PerfTest (default ${DEFAULT-VALUE}).")
+    int window;
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new Benchmark()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        BenchDatabase db = new BenchDatabase();
+        db.recreate();
+        TestBroker broker = new TestBroker();
+        try (Connection amqp = broker.newConnection(); Channel ch = amqp.createChannel()) {
+            ch.exchangeDeclare(BenchRelay.EXCHANGE, "topic", true);
+            ch.queueDeclare(BenchRelay.QUEUE, true, false, false, null);
+            ch.queueBind(BenchRelay.QUEUE, BenchRelay.EXCHANGE, "#");
+        }
+        List<Workload> workloads = new ArrayList<>();
+        if (bulk > 0) {
+            workloads.add(Workload.bulk(bulk));
+        }
+        if (small > 0) {
+            workloads.add(Workload.smallTransactions(small, writers));
+        }
+        if (steadySeconds > 0) {
+            workloads.add(Workload.steady(steadyRate, steadySeconds));
+        }
+        List<RunResult> results = new ArrayList<>();
+        for (Workload w : workloads) {
+            System.out.println("running " + w.label() + " ...");
+            results.add(run(db, broker, w));
+        }
+        double ceiling = Double.NaN;
+        if (ceilingSeconds > 0) {
+            System.out.println("running PerfTest for " + ceilingSeconds + " s ...");
+            try {
+                ceiling = PerfTestCeiling.measure(broker.server(), Workload.PAYLOAD_BYTES, window, ceilingSeconds);
+            }
+            catch (java.io.IOException e) {
+                System.out.println("PerfTest failed, no ceiling: " + e.getMessage());
+            }
+        }
+
+        System.out.println();
+        System.out.println(RunResult.HEADER);
+        results.forEach(r -> System.out.println(r.row()));
+        if (!Double.isNaN(ceiling)) {
+            System.out.printf("%-34s %8s %10.0f%n", "RabbitMQ PerfTest ceiling", "", ceiling);
+            for (RunResult r : results) {
+                if (r.workload().startsWith("bulk") || r.workload().startsWith("small")) {
+                    System.out.printf("%s: %.0f%% of the ceiling%n", r.workload(), 100 * r.eventsPerSecond() / ceiling);
+                }
+            }
+        }
+        System.out.println("latency: commit of the outbox row -> delivery to the consumer; events/s: first commit -> last delivery;"
+                + " RSS: peak resident memory of the relay process; CPU s: relay CPU during the workload; start s: process start -> streaming");
+        return results.stream().allMatch(RunResult::verified) ? 0 : 1;
+    }
+
+    private RunResult run(BenchDatabase db, TestBroker broker, Workload workload) throws Exception {
+        db.truncate();
+        String relayName = "bench_" + workload.prefix().replace("-", "");
+        Map<String, String> config = BenchRelay.config(db, relayName);
+        config.put("debezium.sink.rabbitmq.max.in.flight", Integer.toString(window));
+        try (Connection amqp = broker.newConnection()) {
+            try (Channel ch = amqp.createChannel()) {
+                ch.queuePurge(BenchRelay.QUEUE);
+            }
+            BenchRelay.Started started = BenchRelay.start(config);
+            RelayProcess relay = started.relay();
+            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE)) {
+                double cpuBefore = relay.cpuSeconds();
+                Workload.Written written = workload.write(db);
+                Set<String> ids = db.ids(workload.prefix());
+                if (!consumer.awaitIds(ids, Duration.ofMinutes(10))) {
+                    System.out.println("  not everything arrived within 10 minutes");
+                }
+                Thread.sleep(1_000);
+                double cpu = relay.cpuSeconds() - cpuBefore;
+                long rss = relay.peakRssBytes();
+                List<Delivery> deliveries = consumer.deliveries();
+                List<Long> arrivals = consumer.arrivals();
+                Map<String, Long> firstArrival = new HashMap<>();
+                for (int i = 0; i < deliveries.size(); i++) {
+                    firstArrival.putIfAbsent(deliveries.get(i).getProperties().getMessageId(), arrivals.get(i));
+                }
+                long[] latencies = new long[firstArrival.size()];
+                long last = written.firstCommitNanos();
+                int i = 0;
+                for (Map.Entry<String, Long> e : firstArrival.entrySet()) {
+                    latencies[i++] = e.getValue() - written.commitOf(e.getKey());
+                    last = Math.max(last, e.getValue());
+                }
+                DeliveryCheck check = DeliveryCheck.of(deliveries, ids);
+                double seconds = (last - written.firstCommitNanos()) / 1e9;
+                return new RunResult(workload.label(), ids.size(), ids.size() / seconds, Percentiles.ofNanos(latencies), check.duplicates(), check.lost(),
+                        check.orderViolations().size(), rss, cpu, started.startSeconds());
+            }
+            finally {
+                relay.stop();
+                db.dropSlot(relayName);
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package io.outboxrelay.bench;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Delivery;
+import com.rabbitmq.client.Envelope;
+
+/**
+ * The benchmark's independent consumer: keeps every delivery with its arrival time. It consumes
+ * with automatic acknowledgement, so that consuming is never what limits the measurement.
+ */
+final class LatencyConsumer implements AutoCloseable {
+
+    private final Channel channel;
+    private final List<Delivery> deliveries = new ArrayList<>();
+    private final List<Long> arrivals = new ArrayList<>();
+
+    private LatencyConsumer(Channel channel) {
+        this.channel = channel;
+    }
+
+    static LatencyConsumer start(Connection connection, String queue) throws IOException {
+        Channel channel = connection.createChannel();
+        LatencyConsumer consumer = new LatencyConsumer(channel);
+        channel.basicConsume(queue, true, new DefaultConsumer(channel) {
+            @Override
+            public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+                consumer.add(new Delivery(envelope, props, body), System.nanoTime());
+            }
+        });
+        return consumer;
+    }
+
+    private synchronized void add(Delivery d, long at) {
+        deliveries.add(d);
+        arrivals.add(at);
+        notifyAll();
+    }
+
+    synchronized List<Delivery> deliveries() {
+        return new ArrayList<>(deliveries);
+    }
+
+    synchronized List<Long> arrivals() {
+        return new ArrayList<>(arrivals);
+    }
+
+    synchronized int count() {
+        return deliveries.size();
+    }
+
+    /** Waits until every id has arrived; returns false at the timeout. */
+    synchronized boolean awaitIds(Set<String> ids, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Set<String> missing = new HashSet<>(ids);
+        int seen = 0;
+        while (true) {
+            for (; seen < deliveries.size(); seen++) {
+                missing.remove(deliveries.get(seen).getProperties().getMessageId());
+            }
+            if (missing.isEmpty()) {
+                return true;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            wait(Math.max(1, left / 1_000_000));
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            channel.close();
+        }
+        catch (com.rabbitmq.client.AlreadyClosedException | java.util.concurrent.TimeoutException ignored) {
+            // Already gone with its connection.
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package io.outboxrelay.bench;
+
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.ArrayList;
+
+import io.outboxrelay.testing.OutboxWriter;
+
+/** A way of writing the outbox; returns when everything is committed, with each event's commit time. */
+interface Workload {
+
+    /** Payloads are about this size, as the workloads ask. */
+    int PAYLOAD_BYTES = 300;
+
+    String label();
+
+    /** The aggregate id prefix this workload writes, to find its rows again. */
+    String prefix();
+
+    /** Commit {@link System#nanoTime()} by event id; events absent from the map committed at {@code firstCommit}. */
+    record Written(Map<String, Long> commitNanos, long firstCommitNanos) {
+        long commitOf(String id) {
+            return commitNanos.getOrDefault(id, firstCommitNanos);
+        }
+    }
+
+    Written write(BenchDatabase db) throws Exception;
+
+    /** {@code events} rows over 1,000 aggregates committed in one transaction. */
+    static Workload bulk(int events) {
+        return new Workload() {
+            @Override
+            public String label() {
+                return "bulk: " + events + " rows in 1 tx";
+            }
+
+            @Override
+            public String prefix() {
+                return "bulk-";
+            }
+
+            @Override
+            public Written write(BenchDatabase db) throws Exception {
+                try (Connection c = db.connect(); Statement s = c.createStatement()) {
+                    c.setAutoCommit(false);
+                    s.execute("INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) SELECT 'order', 'bulk-' || (i % 1000), 'OrderPlaced', "
+                            + "jsonb_build_object('agg', 'bulk-' || (i % 1000), 'seq', i, 'pad', repeat('x', " + (PAYLOAD_BYTES - 50) + ")) "
+                            + "FROM generate_series(1, " + events + ") i");
+                    c.commit();
+                    return new Written(Map.of(), System.nanoTime());
+                }
+            }
+        };
+    }
+
+    /** {@code events} single-row transactions from {@code writers} concurrent connections, each with its own aggregates. */
+    static Workload smallTransactions(int events, int writers) {
+        return new Workload() {
+            @Override
+            public String label() {
+                return "small tx: " + events + " x 1 row, " + writers + " writers";
+            }
+
+            @Override
+            public String prefix() {
+                return "small-";
+            }
+
+            @Override
+            public Written write(BenchDatabase db) throws Exception {
+                long first = System.nanoTime();
+                List<OutboxWriter> running = new ArrayList<>();
+                for (int w = 0; w < writers; w++) {
+                    running.add(OutboxWriter.start(db::connect, "outbox_event", "small-w" + w, 1000 / writers, events / writers, 0, PAYLOAD_BYTES));
+                }
+                Map<String, Long> commits = new HashMap<>();
+                for (OutboxWriter writer : running) {
+                    writer.join(Long.MAX_VALUE);
+                    commits.putAll(writer.commitNanos());
+                    writer.close();
+                }
+                return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(first));
+            }
+        };
+    }
+
+    /** {@code perSecond} single-row transactions a second for {@code seconds}. */
+    static Workload steady(int perSecond, int seconds) {
+        return new Workload() {
+            @Override
+            public String label() {
+                return "steady: " + perSecond + "/s for " + seconds + " s";
+            }
+
+            @Override
+            public String prefix() {
+                return "steady-";
+            }
+
+            @Override
+            public Written write(BenchDatabase db) throws Exception {
+                try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "steady", 1000, perSecond * seconds, perSecond, PAYLOAD_BYTES)) {
+                    writer.join(Long.MAX_VALUE);
+                    Map<String, Long> commits = new HashMap<>(writer.commitNanos());
+                    return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(System.nanoTime()));
+                }
+            }
+        };
+    }
+}

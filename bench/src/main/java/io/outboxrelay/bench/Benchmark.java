@@ -40,11 +40,21 @@ public final class Benchmark implements Callable<Integer> {
     @Option(names = "--steady-seconds", defaultValue = "30", description = "Length of the steady workload (default ${DEFAULT-VALUE}; 0 skips).")
     int steadySeconds;
 
+    @Option(names = "--steady-warmup-seconds", defaultValue = "10",
+            description = "Events at the steady rate before the measured ones, so that the JIT has compiled the hot path (default ${DEFAULT-VALUE}).")
+    int steadyWarmUpSeconds;
+
     @Option(names = "--ceiling-seconds", defaultValue = "20", description = "Length of the PerfTest run (default ${DEFAULT-VALUE}; 0 skips).")
     int ceilingSeconds;
 
     @Option(names = "--window", defaultValue = "1000", description = "Publisher-confirm window of the relay and of PerfTest (default ${DEFAULT-VALUE}).")
     int window;
+
+    @Option(names = "--latency-csv", paramLabel = "DIR", description = "Writes each run's per-event commit time and latency (ms) to DIR/<workload>.csv, to find stalls.")
+    java.nio.file.Path latencyCsv;
+
+    @Option(names = { "-p", "--relay-property" }, paramLabel = "KEY=VALUE", description = "Adds or overrides a line of the relay's configuration (repeatable), to compare settings.")
+    Map<String, String> relayProperties = new java.util.LinkedHashMap<>();
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new Benchmark()).execute(args));
@@ -68,7 +78,7 @@ public final class Benchmark implements Callable<Integer> {
             workloads.add(Workload.smallTransactions(small, writers));
         }
         if (steadySeconds > 0) {
-            workloads.add(Workload.steady(steadyRate, steadySeconds));
+            workloads.add(Workload.steady(steadyRate, steadySeconds, steadyWarmUpSeconds));
         }
         List<RunResult> results = new ArrayList<>();
         for (Workload w : workloads) {
@@ -107,6 +117,7 @@ public final class Benchmark implements Callable<Integer> {
         String relayName = "bench_" + workload.prefix().replace("-", "");
         Map<String, String> config = BenchRelay.config(db, relayName);
         config.put("debezium.sink.rabbitmq.max.in.flight", Integer.toString(window));
+        config.putAll(relayProperties);
         try (Connection amqp = broker.newConnection()) {
             try (Channel ch = amqp.createChannel()) {
                 ch.queuePurge(BenchRelay.QUEUE);
@@ -114,6 +125,11 @@ public final class Benchmark implements Callable<Integer> {
             BenchRelay.Started started = BenchRelay.start(config);
             RelayProcess relay = started.relay();
             try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE)) {
+                workload.warmUp(db);
+                if (!consumer.awaitIds(db.ids("warmup-"), Duration.ofMinutes(5))) {
+                    System.out.println("  the warm-up events did not all arrive");
+                }
+                int warmUpDeliveries = consumer.count();
                 double cpuBefore = relay.cpuSeconds();
                 Workload.Written written = workload.write(db);
                 Set<String> ids = db.ids(workload.prefix());
@@ -125,6 +141,8 @@ public final class Benchmark implements Callable<Integer> {
                 long rss = relay.peakRssBytes();
                 List<Delivery> deliveries = consumer.deliveries();
                 List<Long> arrivals = consumer.arrivals();
+                deliveries = deliveries.subList(warmUpDeliveries, deliveries.size());
+                arrivals = arrivals.subList(warmUpDeliveries, arrivals.size());
                 Map<String, Long> firstArrival = new HashMap<>();
                 for (int i = 0; i < deliveries.size(); i++) {
                     firstArrival.putIfAbsent(deliveries.get(i).getProperties().getMessageId(), arrivals.get(i));
@@ -136,6 +154,9 @@ public final class Benchmark implements Callable<Integer> {
                     latencies[i++] = e.getValue() - written.commitOf(e.getKey());
                     last = Math.max(last, e.getValue());
                 }
+                if (latencyCsv != null) {
+                    writeCsv(relayName, written, firstArrival);
+                }
                 DeliveryCheck check = DeliveryCheck.of(deliveries, ids);
                 double seconds = (last - written.firstCommitNanos()) / 1e9;
                 return new RunResult(workload.label(), ids.size(), ids.size() / seconds, Percentiles.ofNanos(latencies), check.duplicates(), check.lost(),
@@ -146,5 +167,18 @@ public final class Benchmark implements Callable<Integer> {
                 db.dropSlot(relayName);
             }
         }
+    }
+
+    private void writeCsv(String name, Workload.Written written, Map<String, Long> firstArrival) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(latencyCsv);
+        List<String> lines = new ArrayList<>();
+        lines.add("commit_ms,latency_ms");
+        firstArrival.entrySet().stream()
+                .sorted(Map.Entry.comparingByValue())
+                .forEach(e -> {
+                    long commit = written.commitOf(e.getKey());
+                    lines.add(String.format("%.3f,%.3f", (commit - written.firstCommitNanos()) / 1e6, (e.getValue() - commit) / 1e6));
+                });
+        java.nio.file.Files.write(latencyCsv.resolve(name + ".csv"), lines);
     }
 }

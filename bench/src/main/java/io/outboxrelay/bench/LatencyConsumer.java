@@ -15,8 +15,9 @@ import com.rabbitmq.client.Delivery;
 import com.rabbitmq.client.Envelope;
 
 /**
- * The benchmark's independent consumer: keeps every delivery with its arrival time. It consumes
- * with automatic acknowledgement, so that consuming is never what limits the measurement.
+ * The benchmark's independent consumer: keeps every delivery with its arrival time. The benchmark
+ * consumes with automatic acknowledgement, so that consuming is never what limits the measurement;
+ * the soak acknowledges, so that a broker restart cannot drop a message in transit.
  */
 final class LatencyConsumer implements AutoCloseable {
 
@@ -29,12 +30,26 @@ final class LatencyConsumer implements AutoCloseable {
     }
 
     static LatencyConsumer start(Connection connection, String queue) throws IOException {
+        return start(connection, queue, false);
+    }
+
+    /**
+     * @param acknowledge ack each message after recording it, so that a broker restart redelivers what was
+     *                    in transit (seen as a duplicate) instead of dropping it with the connection
+     */
+    static LatencyConsumer start(Connection connection, String queue, boolean acknowledge) throws IOException {
         Channel channel = connection.createChannel();
+        if (acknowledge) {
+            channel.basicQos(1_000);
+        }
         LatencyConsumer consumer = new LatencyConsumer(channel);
-        channel.basicConsume(queue, true, new DefaultConsumer(channel) {
+        channel.basicConsume(queue, !acknowledge, new DefaultConsumer(channel) {
             @Override
-            public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) {
+            public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) throws IOException {
                 consumer.add(new Delivery(envelope, props, body), System.nanoTime());
+                if (acknowledge) {
+                    channel.basicAck(envelope.getDeliveryTag(), false);
+                }
             }
         });
         return consumer;

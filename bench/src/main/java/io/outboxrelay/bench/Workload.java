@@ -29,6 +29,10 @@ interface Workload {
 
     Written write(BenchDatabase db) throws Exception;
 
+    /** Events written before the measured ones, under the aggregate prefix {@code warmup-}; none by default. */
+    default void warmUp(BenchDatabase db) throws Exception {
+    }
+
     /** {@code events} rows over 1,000 aggregates committed in one transaction. */
     static Workload bulk(int events) {
         return new Workload() {
@@ -87,12 +91,21 @@ interface Workload {
         };
     }
 
-    /** {@code perSecond} single-row transactions a second for {@code seconds}. */
-    static Workload steady(int perSecond, int seconds) {
+    /** {@code perSecond} single-row transactions a second for {@code seconds}, after {@code warmUpSeconds} of the same, not measured. */
+    static Workload steady(int perSecond, int seconds, int warmUpSeconds) {
         return new Workload() {
             @Override
             public String label() {
-                return "steady: " + perSecond + "/s for " + seconds + " s";
+                return "steady: " + perSecond + "/s for " + seconds + " s" + (warmUpSeconds > 0 ? " (+" + warmUpSeconds + " s warm-up)" : "");
+            }
+
+            @Override
+            public void warmUp(BenchDatabase db) throws Exception {
+                if (warmUpSeconds > 0) {
+                    try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "warmup", 1000, perSecond * warmUpSeconds, perSecond, PAYLOAD_BYTES)) {
+                        writer.join(Long.MAX_VALUE);
+                    }
+                }
             }
 
             @Override

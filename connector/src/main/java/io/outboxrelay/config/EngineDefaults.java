@@ -42,7 +42,8 @@ final class EngineDefaults {
         p.setProperty("heartbeat.interval.ms", "10000");
         p.setProperty("heartbeat.action.query", "SELECT pg_logical_emit_message(false, '" + HEARTBEAT_PREFIX + "', now()::text)");
         p.setProperty("message.prefix.exclude.list", HEARTBEAT_PREFIX);
-        p.setProperty("poll.interval.ms", "5");
+        // How long the engine sleeps when the connector's queue is empty: it bounds the latency of a lone event.
+        p.setProperty("poll.interval.ms", "1");
         p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
         p.setProperty("offset.flush.interval.ms", "0");
         // The store retries a lost connection for 30 s; the engine must wait for it.

@@ -1,0 +1,146 @@
+package io.outboxrelay.bench;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+import com.rabbitmq.client.Channel;
+
+import io.outboxrelay.testing.DeliveryCheck;
+import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.ServerControl;
+import io.outboxrelay.testing.TestBroker;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench/soak.sh", mixinStandardHelpOptions = true,
+        description = "Writes a steady load through the relay (a process of its own) for a while and injects faults at random: the relay "
+                + "killed with SIGKILL and started again, RabbitMQ restarted, the broker connection or the walsender cut, PostgreSQL "
+                + "restarted. Prints each fault's recovery time, then losses (must be 0), duplicates and order. Exits 1 on a loss.")
+public final class Soak implements Callable<Integer> {
+
+    enum Fault {
+        KILL_RELAY, RESTART_RABBITMQ, CLOSE_BROKER_CONNECTION, TERMINATE_WALSENDER, RESTART_POSTGRES
+    }
+
+    @Option(names = "--minutes", defaultValue = "10", description = "How long the load runs (default ${DEFAULT-VALUE}).")
+    double minutes;
+
+    @Option(names = "--rate", defaultValue = "200", description = "Events per second (default ${DEFAULT-VALUE}).")
+    int rate;
+
+    @Option(names = "--fault-every", defaultValue = "30", description = "Mean seconds between faults (default ${DEFAULT-VALUE}).")
+    int faultEvery;
+
+    @Option(names = "--seed", description = "Random seed, to repeat a sequence of faults (default: the clock).")
+    Long seed;
+
+    private record Injected(Fault fault, double atSeconds, long recoveryMillis) {
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new Soak()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        long actualSeed = seed != null ? seed : System.currentTimeMillis();
+        Random random = new Random(actualSeed);
+        BenchDatabase db = new BenchDatabase();
+        db.recreate();
+        TestBroker broker = new TestBroker();
+        try (com.rabbitmq.client.Connection amqp = broker.newConnection()) {
+            try (Channel ch = amqp.createChannel()) {
+                ch.exchangeDeclare(BenchRelay.EXCHANGE, "topic", true);
+                ch.queueDeclare(BenchRelay.QUEUE, true, false, false, null);
+                ch.queueBind(BenchRelay.QUEUE, BenchRelay.EXCHANGE, "#");
+                ch.queuePurge(BenchRelay.QUEUE);
+            }
+            Map<String, String> config = BenchRelay.config(db, "soak");
+            config.put("relay.restart.backoff.initial.ms", "200");
+            config.put("relay.restart.backoff.max.ms", "5000");
+            RelayProcess relay = BenchRelay.start(config).relay();
+            List<Injected> injected = new ArrayList<>();
+            int total = (int) (rate * minutes * 60);
+            System.out.printf("soak: %d events at %d/s, a fault every ~%d s (seed %d)%n", total, rate, faultEvery, actualSeed);
+            long start = System.nanoTime();
+            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, true);
+                    OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "soak", 100, total, rate, Workload.PAYLOAD_BYTES)) {
+                while (!writer.join((long) (faultEvery * 1000 * (0.5 + random.nextDouble())))) {
+                    Fault fault = Fault.values()[random.nextInt(Fault.values().length)];
+                    double at = (System.nanoTime() - start) / 1e9;
+                    int before = consumer.count();
+                    long faultStart = System.nanoTime();
+                    relay = inject(fault, relay, config, db);
+                    long recovery = awaitDeliveries(consumer, before + Math.max(10, rate / 2), faultStart);
+                    injected.add(new Injected(fault, at, recovery));
+                    System.out.printf("  %7.1f s  %-24s recovered in %s%n", at, fault, recovery < 0 ? "(no new deliveries within 120 s)" : recovery + " ms");
+                }
+                Set<String> ids = db.ids("soak-");
+                boolean all = consumer.awaitIds(ids, Duration.ofMinutes(3));
+                Thread.sleep(2_000);
+                DeliveryCheck check = DeliveryCheck.of(consumer.deliveries(), ids);
+                System.out.println();
+                System.out.printf("%-24s %6s %14s %14s%n", "fault", "count", "recovery max", "recovery mean");
+                for (Fault f : Fault.values()) {
+                    List<Long> times = injected.stream().filter(i -> i.fault() == f).map(Injected::recoveryMillis).toList();
+                    if (!times.isEmpty()) {
+                        System.out.printf("%-24s %6d %11d ms %11.0f ms%n", f, times.size(), times.stream().mapToLong(Long::longValue).max().orElse(0),
+                                times.stream().mapToLong(Long::longValue).average().orElse(0));
+                    }
+                }
+                System.out.printf("%nevents %d, lost %d, duplicates %d (consumer redeliveries included), order violations %d, writer retries %d%s%n",
+                        check.expected(), check.lost(), check.duplicates(), check.orderViolations().size(), writer.retries(),
+                        all ? "" : " — some events had not arrived after 3 minutes");
+                return check.lost() == 0 && check.orderViolations().isEmpty() ? 0 : 1;
+            }
+            finally {
+                relay.close();
+                db.dropSlot("soak");
+            }
+        }
+    }
+
+    private static RelayProcess inject(Fault fault, RelayProcess relay, Map<String, String> config, BenchDatabase db) throws Exception {
+        switch (fault) {
+            case KILL_RELAY -> {
+                relay.kill();
+                return BenchRelay.start(config).relay();
+            }
+            case RESTART_RABBITMQ -> ServerControl.restartRabbitMq(Duration.ofSeconds(3));
+            case CLOSE_BROKER_CONNECTION -> ServerControl.closeBrokerConnections("outbox-relay soak");
+            case TERMINATE_WALSENDER -> {
+                try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement(
+                        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'soak' AND active")) {
+                    ps.execute();
+                }
+            }
+            case RESTART_POSTGRES -> {
+                ServerControl.stopPostgres();
+                Thread.sleep(2_000);
+                ServerControl.startPostgres();
+            }
+        }
+        return relay;
+    }
+
+    /** Milliseconds from the fault's start until {@code count} deliveries have arrived, or -1 after 120 s. */
+    private static long awaitDeliveries(LatencyConsumer consumer, int count, long since) throws InterruptedException {
+        long deadline = since + Duration.ofSeconds(120).toNanos();
+        while (consumer.count() < count) {
+            if (System.nanoTime() > deadline) {
+                return -1;
+            }
+            Thread.sleep(20);
+        }
+        return (System.nanoTime() - since) / 1_000_000;
+    }
+}

@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestServers;
 
 /** Starts the relay as users run it (bin/outbox-relay, the shipped JVM options) against the benchmark's database and exchange. */
@@ -16,6 +17,19 @@ final class BenchRelay {
     static final String QUEUE = "outbox-relay-bench";
 
     private BenchRelay() {
+    }
+
+    /**
+     * Declares (and empties) the exchange and queue on a connection of its own: declared on the
+     * consumer's connection, they would be recorded for recovery against a closed channel.
+     */
+    static void declareTopology(TestBroker broker) throws java.io.IOException, java.util.concurrent.TimeoutException {
+        try (com.rabbitmq.client.Connection c = broker.newConnection(); com.rabbitmq.client.Channel ch = c.createChannel()) {
+            ch.exchangeDeclare(EXCHANGE, "topic", true);
+            ch.queueDeclare(QUEUE, true, false, false, null);
+            ch.queueBind(QUEUE, EXCHANGE, "#");
+            ch.queuePurge(QUEUE);
+        }
     }
 
     static Map<String, String> config(BenchDatabase db, String relayName) {

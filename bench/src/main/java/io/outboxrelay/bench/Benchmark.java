@@ -8,7 +8,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
-import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.Delivery;
 
@@ -65,11 +64,7 @@ public final class Benchmark implements Callable<Integer> {
         BenchDatabase db = new BenchDatabase();
         db.recreate();
         TestBroker broker = new TestBroker();
-        try (Connection amqp = broker.newConnection(); Channel ch = amqp.createChannel()) {
-            ch.exchangeDeclare(BenchRelay.EXCHANGE, "topic", true);
-            ch.queueDeclare(BenchRelay.QUEUE, true, false, false, null);
-            ch.queueBind(BenchRelay.QUEUE, BenchRelay.EXCHANGE, "#");
-        }
+        BenchRelay.declareTopology(broker);
         List<Workload> workloads = new ArrayList<>();
         if (bulk > 0) {
             workloads.add(Workload.bulk(bulk));
@@ -118,10 +113,8 @@ public final class Benchmark implements Callable<Integer> {
         Map<String, String> config = BenchRelay.config(db, relayName);
         config.put("debezium.sink.rabbitmq.max.in.flight", Integer.toString(window));
         config.putAll(relayProperties);
+        BenchRelay.declareTopology(broker);
         try (Connection amqp = broker.newConnection()) {
-            try (Channel ch = amqp.createChannel()) {
-                ch.queuePurge(BenchRelay.QUEUE);
-            }
             BenchRelay.Started started = BenchRelay.start(config);
             RelayProcess relay = started.relay();
             try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE)) {

@@ -10,7 +10,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
-import com.rabbitmq.client.Channel;
 
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
@@ -57,13 +56,8 @@ public final class Soak implements Callable<Integer> {
         BenchDatabase db = new BenchDatabase();
         db.recreate();
         TestBroker broker = new TestBroker();
+        BenchRelay.declareTopology(broker);
         try (com.rabbitmq.client.Connection amqp = broker.newConnection()) {
-            try (Channel ch = amqp.createChannel()) {
-                ch.exchangeDeclare(BenchRelay.EXCHANGE, "topic", true);
-                ch.queueDeclare(BenchRelay.QUEUE, true, false, false, null);
-                ch.queueBind(BenchRelay.QUEUE, BenchRelay.EXCHANGE, "#");
-                ch.queuePurge(BenchRelay.QUEUE);
-            }
             Map<String, String> config = BenchRelay.config(db, "soak");
             config.put("relay.restart.backoff.initial.ms", "200");
             config.put("relay.restart.backoff.max.ms", "5000");

@@ -46,7 +46,11 @@ final class EngineDefaults {
         p.setProperty("poll.interval.ms", "1");
         p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
         p.setProperty("offset.flush.interval.ms", "0");
-        // The store retries a lost connection for 30 s; the engine must wait for it.
+        // A flush that cannot reach the database gives up after 5 s, leaving the offset where it was
+        // (nothing is lost; the next flush tries again). Waiting longer keeps the replication
+        // connection open, and PostgreSQL's shutdown waits for that walsender: a restart then stalls
+        // the stream for the whole retry window.
+        p.setProperty("offset.storage.postgres.retry.timeout.ms", "5000");
         p.setProperty("offset.flush.timeout.ms", "60000");
         // Debezium waits 10 s before restarting the connector after a retriable error (a database
         // restart, a terminated walsender); the stream stands still all that time.

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.sql.Array;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -14,7 +13,6 @@ import java.util.Date;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
@@ -56,7 +54,7 @@ public final class DeadLetterRedriver {
         List<String> republished = new ArrayList<>();
         List<String> unroutable = new ArrayList<>();
         List<String> notRedrivable = new ArrayList<>();
-        try (Connection db = connect(); com.rabbitmq.client.Connection amqp = broker.newConnection("outbox-relay redrive " + relayName)) {
+        try (Connection db = database.connect("outbox-relay redrive"); com.rabbitmq.client.Connection amqp = broker.newConnection("outbox-relay redrive " + relayName)) {
             Channel channel = amqp.createChannel();
             channel.confirmSelect();
             Set<String> returned = ConcurrentHashMap.newKeySet();
@@ -160,16 +158,6 @@ public final class DeadLetterRedriver {
     private static String text(JsonNode node, String field) {
         JsonNode v = node.get(field);
         return v == null || v.isNull() ? null : v.asText();
-    }
-
-    private Connection connect() throws SQLException {
-        Properties props = new Properties();
-        props.setProperty("user", database.user());
-        if (database.password() != null) {
-            props.setProperty("password", database.password());
-        }
-        props.setProperty("ApplicationName", "outbox-relay redrive");
-        return DriverManager.getConnection(database.jdbcUrl(), props);
     }
 
     private record Parked(long id, String eventId, String reason, String exchange, String routingKey, byte[] payload,

@@ -1,12 +1,10 @@
 package io.outboxrelay.deadletter;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.Properties;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -106,13 +104,7 @@ public final class DeadLetterTable implements AutoCloseable {
 
     private Connection connection() throws SQLException {
         if (connection == null || connection.isClosed()) {
-            Properties props = new Properties();
-            props.setProperty("user", database.user());
-            if (database.password() != null) {
-                props.setProperty("password", database.password());
-            }
-            props.setProperty("ApplicationName", "outbox-relay dead letters");
-            connection = DriverManager.getConnection(database.jdbcUrl(), props);
+            connection = database.connect("outbox-relay dead letters");
         }
         return connection;
     }

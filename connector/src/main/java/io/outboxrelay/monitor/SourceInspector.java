@@ -1,11 +1,9 @@
 package io.outboxrelay.monitor;
 
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.Properties;
 
 import io.outboxrelay.config.DatabaseSettings;
 
@@ -75,13 +73,7 @@ public final class SourceInspector implements AutoCloseable {
 
     private Connection connection() throws SQLException {
         if (connection == null || connection.isClosed()) {
-            Properties props = new Properties();
-            props.setProperty("user", database.user());
-            if (database.password() != null) {
-                props.setProperty("password", database.password());
-            }
-            props.setProperty("ApplicationName", "outbox-relay monitor");
-            connection = DriverManager.getConnection(database.jdbcUrl(), props);
+            connection = database.connect("outbox-relay monitor");
         }
         return connection;
     }

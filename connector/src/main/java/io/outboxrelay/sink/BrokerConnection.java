@@ -35,9 +35,17 @@ final class BrokerConnection implements AutoCloseable {
         this.connectionName = connectionName;
     }
 
-    /** An open channel in confirm mode, opening the connection if needed. */
+    /**
+     * The channel in confirm mode, opening the connection and the channel after {@link #reset()}.
+     * A channel the broker closed is never replaced here: what was in flight on it must first be
+     * abandoned and republished (the sink's recovery), or the new channel's delivery tags would be
+     * taken for the old channel's and confirm messages that were dropped.
+     */
     Channel channel() throws IOException, TimeoutException {
-        if (channel != null && channel.isOpen()) {
+        if (channel != null) {
+            if (!channel.isOpen()) {
+                throw new IOException("the channel was closed: " + (channel.getCloseReason() != null ? describe(channel.getCloseReason()) : "unknown reason"));
+            }
             return channel;
         }
         if (connection == null || !connection.isOpen()) {

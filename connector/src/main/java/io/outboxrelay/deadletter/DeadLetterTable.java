@@ -10,6 +10,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.database.ReopeningConnection;
 
 /**
  * The dead-letter table in PostgreSQL: one row per parked event, with the reason and everything
@@ -21,20 +22,19 @@ public final class DeadLetterTable implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DeadLetterTable.class);
     private static final int ATTEMPTS = 5;
 
-    private final DatabaseSettings database;
     private final String table;
     private final String relayName;
-    private Connection connection;
+    private final ReopeningConnection connection;
 
     public DeadLetterTable(DatabaseSettings database, String table, String relayName) {
-        this.database = database;
+        this.connection = new ReopeningConnection(database, "outbox-relay dead letters");
         this.table = table;
         this.relayName = relayName;
     }
 
     /** Creates the table unless it exists. */
     public void createIfMissing() throws SQLException {
-        Connection c = connection();
+        Connection c = connection.get();
         try (PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
             exists.setString(1, table);
             try (ResultSet rs = exists.executeQuery()) {
@@ -67,7 +67,7 @@ public final class DeadLetterTable implements AutoCloseable {
         String sql = "INSERT INTO " + table + " (relay_name, event_id, reason, exchange, routing_key, payload, headers, source_topic, aggregate_id) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) ON CONFLICT (relay_name, event_id, reason) DO NOTHING";
         for (int attempt = 1;; attempt++) {
-            try (PreparedStatement ps = connection().prepareStatement(sql)) {
+            try (PreparedStatement ps = connection.get().prepareStatement(sql)) {
                 ps.setString(1, relayName);
                 ps.setString(2, letter.eventId());
                 ps.setString(3, letter.reason());
@@ -82,7 +82,7 @@ public final class DeadLetterTable implements AutoCloseable {
             }
             catch (SQLException e) {
                 boolean transientFailure = e.getSQLState() != null && (e.getSQLState().startsWith("08") || e.getSQLState().startsWith("57P"));
-                reset();
+                connection.reset();
                 if (!transientFailure || attempt >= ATTEMPTS) {
                     throw new SQLException("Cannot write dead-letter table " + table + " (relay.dead-letter.table): " + e.getMessage(), e.getSQLState(), e);
                 }
@@ -102,27 +102,8 @@ public final class DeadLetterTable implements AutoCloseable {
         return table;
     }
 
-    private Connection connection() throws SQLException {
-        if (connection == null || connection.isClosed()) {
-            connection = database.connect("outbox-relay dead letters");
-        }
-        return connection;
-    }
-
-    private void reset() {
-        try {
-            if (connection != null) {
-                connection.close();
-            }
-        }
-        catch (SQLException ignored) {
-            // A broken connection may fail to close; it is replaced either way.
-        }
-        connection = null;
-    }
-
     @Override
     public void close() {
-        reset();
+        connection.reset();
     }
 }

@@ -6,6 +6,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.database.ReopeningConnection;
 
 /**
  * Read-only queries about the relay's footprint in the source database: its replication slot and
@@ -20,16 +21,15 @@ public final class SourceInspector implements AutoCloseable {
             + "(SELECT r.application_name || '@' || COALESCE(host(r.client_addr), 'local') FROM pg_stat_replication r WHERE r.pid = s.active_pid) "
             + "FROM pg_replication_slots s WHERE s.slot_name = ?";
 
-    private final DatabaseSettings database;
-    private Connection connection;
+    private final ReopeningConnection connection;
 
     public SourceInspector(DatabaseSettings database) {
-        this.database = database;
+        this.connection = new ReopeningConnection(database, "outbox-relay monitor");
     }
 
     /** The slot, or null when it does not exist (the relay has not run yet, or it was dropped). */
     public SlotStatus slot(String slotName) throws SQLException {
-        try (PreparedStatement ps = connection().prepareStatement(SLOT_SQL)) {
+        try (PreparedStatement ps = connection.get().prepareStatement(SLOT_SQL)) {
             ps.setString(1, slotName);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -41,14 +41,14 @@ public final class SourceInspector implements AutoCloseable {
             }
         }
         catch (SQLException e) {
-            reset();
+            connection.reset();
             throw e;
         }
     }
 
     /** Dead letters of this relay not yet re-driven; 0 when the table does not exist yet. */
     public long parkedDeadLetters(String table, String relayName) throws SQLException {
-        try (PreparedStatement exists = connection().prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+        try (PreparedStatement exists = connection.get().prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
             exists.setString(1, table);
             try (ResultSet rs = exists.executeQuery()) {
                 rs.next();
@@ -56,7 +56,7 @@ public final class SourceInspector implements AutoCloseable {
                     return 0;
                 }
             }
-            try (PreparedStatement ps = connection().prepareStatement(
+            try (PreparedStatement ps = connection.get().prepareStatement(
                     "SELECT count(*) FROM " + table + " WHERE relay_name = ? AND redriven_at IS NULL")) {
                 ps.setString(1, relayName);
                 try (ResultSet rs = ps.executeQuery()) {
@@ -66,32 +66,13 @@ public final class SourceInspector implements AutoCloseable {
             }
         }
         catch (SQLException e) {
-            reset();
+            connection.reset();
             throw e;
         }
     }
 
-    private Connection connection() throws SQLException {
-        if (connection == null || connection.isClosed()) {
-            connection = database.connect("outbox-relay monitor");
-        }
-        return connection;
-    }
-
-    private void reset() {
-        try {
-            if (connection != null) {
-                connection.close();
-            }
-        }
-        catch (SQLException ignored) {
-            // A broken connection may fail to close; the next query opens a new one.
-        }
-        connection = null;
-    }
-
     @Override
     public void close() {
-        reset();
+        connection.reset();
     }
 }

@@ -11,7 +11,6 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.time.Duration;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -166,16 +165,7 @@ class FaultIT {
     }
 
     private static Set<String> committedIds(String prefix) throws Exception {
-        Set<String> ids = new HashSet<>();
-        try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement("SELECT id::text FROM outbox_event WHERE aggregateid LIKE ?")) {
-            ps.setString(1, prefix + "-%");
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    ids.add(rs.getString(1));
-                }
-            }
-        }
-        return ids;
+        return OutboxWriter.committedIds(db::connect, "outbox_event", prefix + "-");
     }
 
     /** The longest pause between two deliveries after the fault: how long the stream stood still. */

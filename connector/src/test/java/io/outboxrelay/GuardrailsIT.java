@@ -213,16 +213,7 @@ class GuardrailsIT {
     }
 
     private static Set<String> committedIds(String prefix) throws Exception {
-        Set<String> ids = new HashSet<>();
-        try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement("SELECT id::text FROM outbox_event WHERE aggregateid LIKE ?")) {
-            ps.setString(1, prefix + "%");
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    ids.add(rs.getString(1));
-                }
-            }
-        }
-        return ids;
+        return OutboxWriter.committedIds(db::connect, "outbox_event", prefix);
     }
 
     private static int deadLetters(Map<String, String> reasons) throws Exception {

@@ -3,12 +3,11 @@ package io.outboxrelay.bench;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.HashSet;
 import java.util.Set;
 
+import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.TestServers;
 
 /**
@@ -55,16 +54,7 @@ final class BenchDatabase {
     }
 
     Set<String> ids(String aggregatePrefix) throws SQLException {
-        Set<String> ids = new HashSet<>();
-        try (Connection c = connect(); PreparedStatement ps = c.prepareStatement("SELECT id::text FROM outbox_event WHERE aggregateid LIKE ?")) {
-            ps.setString(1, aggregatePrefix + "%");
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    ids.add(rs.getString(1));
-                }
-            }
-        }
-        return ids;
+        return OutboxWriter.committedIds(this::connect, "outbox_event", aggregatePrefix);
     }
 
     Connection connect() throws SQLException {

@@ -2,8 +2,11 @@ package io.outboxrelay.testing;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -110,6 +113,20 @@ public final class OutboxWriter implements AutoCloseable {
         String json = "{\"agg\": \"" + aggregate + "\", \"seq\": " + seq;
         int pad = payloadBytes - json.length() - 12;
         return pad > 0 ? json + ", \"pad\": \"" + "x".repeat(pad) + "\"}" : json + "}";
+    }
+
+    /** The ids of the rows in {@code table} whose aggregate id starts with {@code aggregatePrefix}: what was committed. */
+    public static Set<String> committedIds(ConnectionSource source, String table, String aggregatePrefix) throws SQLException {
+        Set<String> ids = new HashSet<>();
+        try (Connection c = source.connect(); PreparedStatement ps = c.prepareStatement("SELECT id::text FROM " + table + " WHERE aggregateid LIKE ?")) {
+            ps.setString(1, aggregatePrefix + "%");
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    ids.add(rs.getString(1));
+                }
+            }
+        }
+        return ids;
     }
 
     /** Waits until every event is written; false if {@code timeoutMillis} passed first. */

@@ -12,7 +12,7 @@ import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.testing.DeliveryCheck;
-import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.ProcessUsage;
 import io.outboxrelay.testing.TestBroker;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -20,8 +20,8 @@ import picocli.CommandLine.Option;
 
 @Command(name = "bench/run.sh", mixinStandardHelpOptions = true,
         description = "Runs the relay (bin/outbox-relay, a process of its own) through the bulk, small-transaction and steady workloads "
-                + "against the local PostgreSQL and RabbitMQ, measures RabbitMQ's ceiling with PerfTest, verifies every run "
-                + "(all delivered, per-aggregate order) and prints one table. Exits 1 if a run lost or reordered events.")
+                + "against the local PostgreSQL and RabbitMQ, optionally Debezium Server too, measures RabbitMQ's ceiling with PerfTest, "
+                + "verifies every run (all delivered, per-aggregate order) and prints one table. Exits 1 if a run lost or reordered events.")
 public final class Benchmark implements Callable<Integer> {
 
     @Option(names = "--bulk", defaultValue = "100000", description = "Rows in the one bulk transaction (default ${DEFAULT-VALUE}; 0 skips).")
@@ -52,6 +52,11 @@ public final class Benchmark implements Callable<Integer> {
     @Option(names = "--latency-csv", paramLabel = "DIR", description = "Writes each run's per-event commit time and latency (ms) to DIR/<workload>.csv, to find stalls.")
     java.nio.file.Path latencyCsv;
 
+    @Option(names = "--debezium-server", description = "Also runs every workload through Debezium Server 3.6.1 with its RabbitMQ sink, "
+            + "with its defaults and tuned, for comparison (bench/run.sh unpacks it into bench/target; it runs on a Java 21+ from /usr/lib/jvm "
+            + "or DEBEZIUM_SERVER_JAVA_HOME).")
+    boolean debeziumServer;
+
     @Option(names = { "-p", "--relay-property" }, paramLabel = "KEY=VALUE", description = "Adds or overrides a line of the relay's configuration (repeatable), to compare settings.")
     Map<String, String> relayProperties = new java.util.LinkedHashMap<>();
 
@@ -75,10 +80,18 @@ public final class Benchmark implements Callable<Integer> {
         if (steadySeconds > 0) {
             workloads.add(Workload.steady(steadyRate, steadySeconds, steadyWarmUpSeconds));
         }
+        List<Subject> subjects = new ArrayList<>();
+        subjects.add(new RelaySubject(window, relayProperties));
+        if (debeziumServer) {
+            DebeziumServerSubject.both().forEach(subjects::add);
+        }
         List<RunResult> results = new ArrayList<>();
         for (Workload w : workloads) {
-            System.out.println("running " + w.label() + " ...");
-            results.add(run(db, broker, w));
+            // Each workload through every subject in turn, so that a machine that drifts affects them alike.
+            for (Subject subject : subjects) {
+                System.out.println("running " + w.label() + " through " + subject.label() + " ...");
+                results.add(run(db, broker, w, subject));
+            }
         }
         double ceiling = Double.NaN;
         if (ceilingSeconds > 0) {
@@ -95,43 +108,51 @@ public final class Benchmark implements Callable<Integer> {
         System.out.println(RunResult.HEADER);
         results.forEach(r -> System.out.println(r.row()));
         if (!Double.isNaN(ceiling)) {
-            System.out.printf("%-34s %8s %10.0f%n", "RabbitMQ PerfTest ceiling", "", ceiling);
+            System.out.printf("%-52s %8s %10.0f%n", "RabbitMQ PerfTest ceiling", "", ceiling);
             for (RunResult r : results) {
-                if (r.workload().startsWith("bulk") || r.workload().startsWith("small")) {
-                    System.out.printf("%s: %.0f%% of the ceiling%n", r.workload(), 100 * r.eventsPerSecond() / ceiling);
+                if (r.subject().equals(subjects.get(0).label()) && (r.workload().startsWith("bulk") || r.workload().startsWith("small"))) {
+                    System.out.printf("%s: %.0f%% of the ceiling%s%n", r.workload(), 100 * r.eventsPerSecond() / ceiling, comparison(r, results));
                 }
             }
         }
         System.out.println("latency: commit of the outbox row -> delivery to the consumer; events/s: first commit -> last delivery;"
-                + " RSS: peak resident memory of the relay process; CPU s: relay CPU during the workload; start s: process start -> streaming");
+                + " RSS: peak resident memory of the process; CPU s: its CPU during the workload; start s: process start -> streaming"
+                + (steadySeconds > 0 && steadyWarmUpSeconds > 0 ? "; steady: measured after " + steadyWarmUpSeconds + " s at the same rate" : ""));
         return results.stream().allMatch(RunResult::verified) ? 0 : 1;
     }
 
-    private RunResult run(BenchDatabase db, TestBroker broker, Workload workload) throws Exception {
+    /** How the relay's throughput compares with each other subject's on the same workload. */
+    private static String comparison(RunResult relay, List<RunResult> results) {
+        StringBuilder sb = new StringBuilder();
+        for (RunResult other : results) {
+            if (other.workload().equals(relay.workload()) && !other.subject().equals(relay.subject()) && other.eventsPerSecond() > 0) {
+                sb.append(String.format(", %.1fx %s", relay.eventsPerSecond() / other.eventsPerSecond(), other.subject()));
+            }
+        }
+        return sb.toString();
+    }
+
+    private RunResult run(BenchDatabase db, TestBroker broker, Workload workload, Subject subject) throws Exception {
         db.truncate();
-        String relayName = "bench_" + workload.prefix().replace("-", "");
-        Map<String, String> config = BenchRelay.config(db, relayName);
-        config.put("debezium.sink.rabbitmq.max.in.flight", Integer.toString(window));
-        config.putAll(relayProperties);
+        String slot = "bench_" + workload.prefix().replace("-", "");
         BenchRelay.declareTopology(broker);
         try (Connection amqp = broker.newConnection()) {
-            BenchRelay.Started started = BenchRelay.start(config);
-            RelayProcess relay = started.relay();
-            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE)) {
+            Subject.Running running = subject.start(db, slot);
+            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, subject::normalise)) {
                 workload.warmUp(db);
                 if (!consumer.awaitIds(db.ids("warmup-"), Duration.ofMinutes(5))) {
                     System.out.println("  the warm-up events did not all arrive");
                 }
                 int warmUpDeliveries = consumer.count();
-                double cpuBefore = relay.cpuSeconds();
+                double cpuBefore = ProcessUsage.cpuSeconds(running.pid());
                 Workload.Written written = workload.write(db);
                 Set<String> ids = db.ids(workload.prefix());
                 if (!consumer.awaitIds(ids, Duration.ofMinutes(10))) {
                     System.out.println("  not everything arrived within 10 minutes");
                 }
                 Thread.sleep(1_000);
-                double cpu = relay.cpuSeconds() - cpuBefore;
-                long rss = relay.peakRssBytes();
+                double cpu = ProcessUsage.cpuSeconds(running.pid()) - cpuBefore;
+                long rss = ProcessUsage.peakRssBytes(running.pid());
                 List<Delivery> deliveries = consumer.deliveries();
                 List<Long> arrivals = consumer.arrivals();
                 deliveries = deliveries.subList(warmUpDeliveries, deliveries.size());
@@ -148,16 +169,16 @@ public final class Benchmark implements Callable<Integer> {
                     last = Math.max(last, e.getValue());
                 }
                 if (latencyCsv != null) {
-                    writeCsv(relayName, written, firstArrival);
+                    writeCsv(slot + "-" + subject.label().replace(' ', '-'), written, firstArrival);
                 }
                 DeliveryCheck check = DeliveryCheck.of(deliveries, ids);
                 double seconds = (last - written.firstCommitNanos()) / 1e9;
-                return new RunResult(workload.label(), ids.size(), ids.size() / seconds, Percentiles.ofNanos(latencies), check.duplicates(), check.lost(),
-                        check.orderViolations().size(), rss, cpu, started.startSeconds());
+                return new RunResult(workload.label(), subject.label(), ids.size(), ids.size() / seconds, Percentiles.ofNanos(latencies),
+                        check.duplicates(), check.lost(), check.orderViolations().size(), rss, cpu, running.startSeconds());
             }
             finally {
-                relay.stop();
-                db.dropSlot(relayName);
+                running.close();
+                db.dropSlot(slot);
             }
         }
     }

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Channel;
@@ -29,15 +30,17 @@ final class LatencyConsumer implements AutoCloseable {
         this.channel = channel;
     }
 
-    static LatencyConsumer start(Connection connection, String queue) throws IOException {
-        return start(connection, queue, false);
+    /** Consumes without acknowledgement, recording each delivery as {@code normalise} turns it. */
+    static LatencyConsumer start(Connection connection, String queue, UnaryOperator<Delivery> normalise) throws IOException {
+        return start(connection, queue, false, normalise);
     }
 
     /**
      * @param acknowledge ack each message after recording it, so that a broker restart redelivers what was
      *                    in transit (seen as a duplicate) instead of dropping it with the connection
+     * @param normalise   turns a delivery into what the checks read (see {@link Subject#normalise})
      */
-    static LatencyConsumer start(Connection connection, String queue, boolean acknowledge) throws IOException {
+    static LatencyConsumer start(Connection connection, String queue, boolean acknowledge, UnaryOperator<Delivery> normalise) throws IOException {
         Channel channel = connection.createChannel();
         if (acknowledge) {
             channel.basicQos(1_000);
@@ -46,7 +49,8 @@ final class LatencyConsumer implements AutoCloseable {
         channel.basicConsume(queue, !acknowledge, new DefaultConsumer(channel) {
             @Override
             public void handleDelivery(String tag, Envelope envelope, AMQP.BasicProperties props, byte[] body) throws IOException {
-                consumer.add(new Delivery(envelope, props, body), System.nanoTime());
+                long at = System.nanoTime();
+                consumer.add(normalise.apply(new Delivery(envelope, props, body)), at);
                 if (acknowledge) {
                     channel.basicAck(envelope.getDeliveryTag(), false);
                 }

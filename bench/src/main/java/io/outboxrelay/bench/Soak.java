@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.function.UnaryOperator;
 
 
 import io.outboxrelay.testing.DeliveryCheck;
@@ -66,7 +67,7 @@ public final class Soak implements Callable<Integer> {
             int total = (int) (rate * minutes * 60);
             System.out.printf("soak: %d events at %d/s, a fault every ~%d s (seed %d)%n", total, rate, faultEvery, actualSeed);
             long start = System.nanoTime();
-            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, true);
+            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, true, UnaryOperator.identity());
                     OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "soak", 100, total, rate, Workload.PAYLOAD_BYTES)) {
                 while (!writer.join((long) (faultEvery * 1000 * (0.5 + random.nextDouble())))) {
                     Fault fault = Fault.values()[random.nextInt(Fault.values().length)];

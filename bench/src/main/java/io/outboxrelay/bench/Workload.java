@@ -38,7 +38,7 @@ interface Workload {
         return new Workload() {
             @Override
             public String label() {
-                return "bulk: " + events + " rows in 1 tx";
+                return "bulk: " + events + " rows, 1 tx";
             }
 
             @Override
@@ -65,7 +65,7 @@ interface Workload {
         return new Workload() {
             @Override
             public String label() {
-                return "small tx: " + events + " x 1 row, " + writers + " writers";
+                return "small: " + events + " tx, " + writers + " writers";
             }
 
             @Override
@@ -96,7 +96,7 @@ interface Workload {
         return new Workload() {
             @Override
             public String label() {
-                return "steady: " + perSecond + "/s for " + seconds + " s" + (warmUpSeconds > 0 ? " (+" + warmUpSeconds + " s warm-up)" : "");
+                return "steady: " + perSecond + "/s, " + seconds + " s";
             }
 
             @Override

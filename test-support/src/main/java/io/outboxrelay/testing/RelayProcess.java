@@ -121,21 +121,14 @@ public final class RelayProcess implements AutoCloseable {
         }
     }
 
-    /** Peak resident memory (VmHWM) in bytes, from /proc. */
+    /** Peak resident memory (VmHWM) in bytes. */
     public long peakRssBytes() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "status"))) {
-            if (line.startsWith("VmHWM:")) {
-                return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
-            }
-        }
-        return -1;
+        return ProcessUsage.peakRssBytes(process.pid());
     }
 
-    /** User plus system CPU time used so far, in seconds, from /proc (clock ticks at the usual 100 Hz). */
+    /** User plus system CPU time used so far, in seconds. */
     public double cpuSeconds() throws IOException {
-        String stat = Files.readString(Path.of("/proc", Long.toString(process.pid()), "stat"));
-        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-        return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) / 100.0;
+        return ProcessUsage.cpuSeconds(process.pid());
     }
 
     /** The directory holding {@code bin/outbox-relay}, searched upwards from the working directory. */

@@ -1,0 +1,37 @@
+package io.outboxrelay.bench;
+
+import com.rabbitmq.client.Delivery;
+
+/**
+ * What the benchmark runs a workload through: the relay, or Debezium Server for comparison. Each
+ * is a process of its own, started on a new slot for every workload, so that its memory, CPU and
+ * start time are its own.
+ */
+interface Subject {
+
+    /** The name in the table's first column. */
+    String label();
+
+    /** Starts it on a new replication slot named {@code slot}; returns once it streams. */
+    Running start(BenchDatabase db, String slot) throws Exception;
+
+    /**
+     * The delivery as the checks read it: the outbox event id as its message id and the event
+     * payload as its body. The relay sends exactly that; Debezium Server carries the id in a header.
+     */
+    default Delivery normalise(Delivery delivery) {
+        return delivery;
+    }
+
+    /** A started subject; closing it stops the process (SIGTERM) and waits for it. */
+    interface Running extends AutoCloseable {
+
+        long pid();
+
+        /** Seconds from process start to streaming. */
+        double startSeconds();
+
+        @Override
+        void close() throws InterruptedException;
+    }
+}

@@ -48,7 +48,7 @@ class RelayConfigLoaderTest {
                 .containsEntry("transforms", "outbox")
                 .containsEntry("transforms.outbox.type", "io.outboxrelay.transforms.OutboxEventRouter")
                 .containsEntry("heartbeat.interval.ms", "10000")
-                .containsEntry("poll.interval.ms", "1");
+                .containsEntry("poll.interval.ms", "10");
         RelayConfig config = load();
         assertThat(config.sink().maxInFlight()).isEqualTo(1000);
         assertThat(config.sink().ackTimeout()).isEqualTo(Duration.ofSeconds(30));

@@ -20,6 +20,8 @@ final class ConfirmTracker {
     private final RelayMetrics metrics;
     private long generation;
     private String failure;
+    /** Counts acks, nacks and failures, so a waiter can tell whether one came after it last looked. */
+    private long changes;
 
     ConfirmTracker(RelayMetrics metrics) {
         this.metrics = metrics;
@@ -50,7 +52,7 @@ final class ConfirmTracker {
             p.state = Publication.State.CONFIRMED;
             metrics.confirmed(p.message.exchange(), p.publishedAtNanos, now, p.commitMicros);
         }
-        notifyAll();
+        changed();
     }
 
     synchronized void nack(long gen, long tag, boolean multiple) {
@@ -63,7 +65,7 @@ final class ConfirmTracker {
             metrics.nacked(p.message.exchange());
         }
         failure = "the broker rejected (nacked) " + nacked.size() + " message(s)";
-        notifyAll();
+        changed();
     }
 
     /** A basic.return for {@code messageId}; it arrives before that message's ack. */
@@ -82,7 +84,7 @@ final class ConfirmTracker {
     synchronized void channelLost(long gen, String reason) {
         if (gen == generation && failure == null) {
             failure = reason;
-            notifyAll();
+            changed();
         }
     }
 
@@ -116,10 +118,24 @@ final class ConfirmTracker {
         return lost;
     }
 
-    /** Waits until a confirm, a failure, or the timeout. */
-    synchronized void awaitChange(long timeoutMillis) throws InterruptedException {
-        if (failure == null && timeoutMillis > 0) {
-            wait(timeoutMillis);
+    /** A snapshot to pass to {@link #awaitChangeSince}; take it before looking at the publications' states. */
+    synchronized long changes() {
+        return changes;
+    }
+
+    /**
+     * Waits until a confirm, nack or failure arrives after the snapshot {@code seen}, or the timeout.
+     * Waiting for "the next" notification instead would miss a confirm that came between the
+     * caller's look and this call, and stall the batch for the whole timeout.
+     */
+    synchronized void awaitChangeSince(long seen, long timeoutMillis) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000;
+        while (changes == seen && failure == null) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            wait(Math.max(1, left / 1_000_000));
         }
     }
 
@@ -134,6 +150,11 @@ final class ConfirmTracker {
             wait(left);
         }
         return failure == null;
+    }
+
+    private void changed() {
+        changes++;
+        notifyAll();
     }
 
     private List<Publication> take(long tag, boolean multiple) {

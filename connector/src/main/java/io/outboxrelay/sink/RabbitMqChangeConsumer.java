@@ -173,6 +173,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         Duration backoff = sink.retryBackoffInitial();
         while (marked < n) {
             try {
+                long seen = tracker.changes();
                 next = publishWhileRoomAndPending(batch, next);
                 marked = markCompleted(batch, marked, committer);
                 if (marked == n) {
@@ -190,7 +191,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                     continue;
                 }
                 if (next == n || tracker.inFlight() >= sink.maxInFlight()) {
-                    tracker.awaitChange(Math.min(100, sink.ackTimeout().toMillis()));
+                    tracker.awaitChangeSince(seen, Math.min(100, sink.ackTimeout().toMillis()));
                 }
                 backoff = sink.retryBackoffInitial();
                 recovering = false;

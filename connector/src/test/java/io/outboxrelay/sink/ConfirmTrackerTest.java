@@ -35,6 +35,27 @@ class ConfirmTrackerTest {
     }
 
     @Test
+    void aConfirmBetweenLookingAndWaitingEndsTheWaitAtOnce() throws InterruptedException {
+        long gen = tracker.newGeneration();
+        publish(gen, 1);
+        long seen = tracker.changes();
+        // The confirm lands after the sink looked at the states but before it starts waiting.
+        tracker.ack(gen, 1, false);
+        long t0 = System.nanoTime();
+        tracker.awaitChangeSince(seen, 10_000);
+        assertThat((System.nanoTime() - t0) / 1_000_000).as("ms waited").isLessThan(5_000);
+    }
+
+    @Test
+    void withoutAConfirmTheWaitLastsItsTimeout() throws InterruptedException {
+        long gen = tracker.newGeneration();
+        publish(gen, 1);
+        long t0 = System.nanoTime();
+        tracker.awaitChangeSince(tracker.changes(), 50);
+        assertThat((System.nanoTime() - t0) / 1_000_000).as("ms waited").isGreaterThanOrEqualTo(45);
+    }
+
+    @Test
     void nackPutsTheMessageBackAndReportsAFailure() {
         long gen = tracker.newGeneration();
         Publication p1 = publish(gen, 1);

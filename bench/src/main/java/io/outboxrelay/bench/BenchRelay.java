@@ -33,10 +33,21 @@ final class BenchRelay {
     }
 
     static Map<String, String> config(BenchDatabase db, String relayName) {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("relay.name", relayName);
+        p.putAll(endpoints(db));
+        p.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${type}");
+        return p;
+    }
+
+    /**
+     * Where to read and where to publish, in Debezium Server's vocabulary: the same lines configure
+     * the relay and Debezium Server in the comparison.
+     */
+    static Map<String, String> endpoints(BenchDatabase db) {
         TestServers.PostgresEndpoint pg = db.server();
         TestServers.RabbitEndpoint rabbit = TestServers.rabbitMq();
         Map<String, String> p = new LinkedHashMap<>();
-        p.put("relay.name", relayName);
         p.put("debezium.source.database.hostname", pg.host());
         p.put("debezium.source.database.port", Integer.toString(pg.port()));
         p.put("debezium.source.database.user", pg.user());
@@ -48,7 +59,6 @@ final class BenchRelay {
         p.put("debezium.sink.rabbitmq.connection.username", rabbit.user());
         p.put("debezium.sink.rabbitmq.connection.password", rabbit.password());
         p.put("debezium.sink.rabbitmq.exchange", EXCHANGE);
-        p.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${type}");
         return p;
     }
 

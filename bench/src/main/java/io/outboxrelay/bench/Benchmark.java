@@ -108,14 +108,14 @@ public final class Benchmark implements Callable<Integer> {
         System.out.println(RunResult.HEADER);
         results.forEach(r -> System.out.println(r.row()));
         if (!Double.isNaN(ceiling)) {
-            System.out.printf("%-52s %8s %10.0f%n", "RabbitMQ PerfTest ceiling", "", ceiling);
+            System.out.printf("%-52s %8s %10s %10.0f%n", "RabbitMQ PerfTest ceiling", "", "", ceiling);
             for (RunResult r : results) {
                 if (r.subject().equals(subjects.get(0).label()) && (r.workload().startsWith("bulk") || r.workload().startsWith("small"))) {
                     System.out.printf("%s: %.0f%% of the ceiling%s%n", r.workload(), 100 * r.eventsPerSecond() / ceiling, comparison(r, results));
                 }
             }
         }
-        System.out.println("latency: commit of the outbox row -> delivery to the consumer; events/s: first commit -> last delivery;"
+        System.out.println("commits/s: how fast the workload itself committed (none for one transaction); latency: commit of the outbox row -> delivery to the consumer; events/s: first commit -> last delivery;"
                 + " RSS: peak resident memory of the process; CPU s: its CPU during the workload; start s: process start -> streaming"
                 + (steadySeconds > 0 && steadyWarmUpSeconds > 0 ? "; steady: measured after " + steadyWarmUpSeconds + " s at the same rate" : ""));
         return results.stream().allMatch(RunResult::verified) ? 0 : 1;
@@ -173,7 +173,7 @@ public final class Benchmark implements Callable<Integer> {
                 }
                 DeliveryCheck check = DeliveryCheck.of(deliveries, ids);
                 double seconds = (last - written.firstCommitNanos()) / 1e9;
-                return new RunResult(workload.label(), subject.label(), ids.size(), ids.size() / seconds, Percentiles.ofNanos(latencies),
+                return new RunResult(workload.label(), subject.label(), ids.size(), written.committedPerSecond(), ids.size() / seconds, Percentiles.ofNanos(latencies),
                         check.duplicates(), check.lost(), check.orderViolations().size(), rss, cpu, running.startSeconds());
             }
             finally {

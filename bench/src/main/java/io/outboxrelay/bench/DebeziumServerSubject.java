@@ -28,7 +28,6 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Delivery;
 
-import io.outboxrelay.testing.TestServers;
 
 /**
  * Debezium Server 3.6.1 with its RabbitMQ sink and Debezium's outbox {@code EventRouter}, as an
@@ -115,28 +114,16 @@ final class DebeziumServerSubject implements Subject {
     }
 
     private Map<String, String> config(BenchDatabase db, String slot, int port, Path offsets) {
-        TestServers.PostgresEndpoint pg = db.server();
-        TestServers.RabbitEndpoint rabbit = TestServers.rabbitMq();
         Map<String, String> p = new LinkedHashMap<>();
         p.put("debezium.sink.type", "rabbitmq");
-        p.put("debezium.sink.rabbitmq.connection.host", rabbit.host());
-        p.put("debezium.sink.rabbitmq.connection.port", Integer.toString(rabbit.port()));
-        p.put("debezium.sink.rabbitmq.connection.username", rabbit.user());
-        p.put("debezium.sink.rabbitmq.connection.password", rabbit.password());
-        p.put("debezium.sink.rabbitmq.exchange", BenchRelay.EXCHANGE);
+        p.putAll(BenchRelay.endpoints(db));
         p.put("debezium.source.connector.class", "io.debezium.connector.postgresql.PostgresConnector");
         p.put("debezium.source.offset.storage.file.filename", offsets.toString());
-        p.put("debezium.source.database.hostname", pg.host());
-        p.put("debezium.source.database.port", Integer.toString(pg.port()));
-        p.put("debezium.source.database.user", pg.user());
-        p.put("debezium.source.database.password", pg.password());
-        p.put("debezium.source.database.dbname", BenchDatabase.NAME);
         p.put("debezium.source.topic.prefix", slot);
         p.put("debezium.source.plugin.name", "pgoutput");
         p.put("debezium.source.slot.name", slot);
         p.put("debezium.source.publication.name", slot);
         p.put("debezium.source.publication.autocreate.mode", "filtered");
-        p.put("debezium.source.table.include.list", "public.outbox_event");
         p.put("debezium.source.snapshot.mode", "no_data");
         p.put("debezium.transforms", "outbox");
         p.put("debezium.transforms.outbox.type", "io.debezium.transforms.outbox.EventRouter");

@@ -25,6 +25,12 @@ interface Workload {
         long commitOf(String id) {
             return commitNanos.getOrDefault(id, firstCommitNanos);
         }
+
+        /** How fast the workload committed its events, or NaN when they all committed at once. */
+        double committedPerSecond() {
+            long last = commitNanos.values().stream().mapToLong(Long::longValue).max().orElse(firstCommitNanos);
+            return last > firstCommitNanos ? commitNanos.size() / ((last - firstCommitNanos) / 1e9) : Double.NaN;
+        }
     }
 
     Written write(BenchDatabase db) throws Exception;

@@ -8,5 +8,5 @@ bash deploy/local/services.sh >/dev/null
 mvn -B -q install -DskipTests -Dmaven.test.skip.exec=true
 mvn -B -q -pl bench dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 mvn -B -q -f bench/perftest/pom.xml dependency:build-classpath -Dmdep.outputFile=../target/perftest-classpath.txt
-exec java -XX:+UseSerialGC -Dperftest.classpath="$(cat bench/target/perftest-classpath.txt)" \
+exec java -XX:+UseZGC -Xms1g -Dperftest.classpath="$(cat bench/target/perftest-classpath.txt)" \
   -cp "bench/target/classes:$(cat bench/target/classpath.txt)" "io.outboxrelay.bench.$main" "$@"

@@ -9,7 +9,7 @@ import io.outboxrelay.transforms.OutboxEventRouter;
 /**
  * The Debezium engine settings the relay uses unless the configuration says otherwise: what makes
  * a ~8-line file enough, and what an outbox relay needs to be correct (heartbeats so an idle outbox
- * does not pin WAL, offsets flushed after every confirmed batch) and fast (a short poll interval).
+ * does not pin WAL, offsets flushed ten times a second) and fast (batches of one, a short poll interval).
  */
 final class EngineDefaults {
 
@@ -42,13 +42,21 @@ final class EngineDefaults {
         p.setProperty("heartbeat.interval.ms", "10000");
         p.setProperty("heartbeat.action.query", "SELECT pg_logical_emit_message(false, '" + HEARTBEAT_PREFIX + "', now()::text)");
         p.setProperty("message.prefix.exclude.list", HEARTBEAT_PREFIX);
-        // How long Debezium's queue waits for a full batch: it bounds the latency of a lone event. Its
-        // wait ends in a busy loop for the last millisecond (ChangeEventQueue.poll, 3.6.1), so the
-        // engine thread spins about 1/(interval + 1) of the time even when idle: 1 ms cost half a
-        // core at rest, 10 ms about a tenth (measured in the README's performance section).
+        // One record per batch: Debezium's queue hands a batch over only when it is full or the poll
+        // interval has passed, so a larger batch holds a lone event back for the whole interval. The
+        // sink returns from a batch before its confirms arrive, so a batch of one costs a publish,
+        // not a round trip; what it does cost is a hand-over between the engine's threads per record
+        // (about a fifth of bulk throughput, measured in the README's performance section).
+        p.setProperty("max.batch.size", "1");
+        // The decoder sleeps this long after a few empty reads of the replication stream, and the
+        // queue's wait ends in a busy loop for its last millisecond (ChangeEventQueue.poll, 3.6.1):
+        // an event after a quiet moment waits up to the interval, and the engine thread spins about
+        // 1/(interval + 1) of the time even when idle (1 ms cost half a core at rest, 10 ms a tenth).
         p.setProperty("poll.interval.ms", "10");
         p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
-        p.setProperty("offset.flush.interval.ms", "0");
+        // Batches of one make a flush per batch a database commit per event; ten a second keeps what
+        // a crash can repeat to the confirm window plus a tenth of a second of events.
+        p.setProperty("offset.flush.interval.ms", "100");
         // A flush that cannot reach the database gives up after 5 s, leaving the offset where it was
         // (nothing is lost; the next flush tries again). Waiting longer keeps the replication
         // connection open, and PostgreSQL's shutdown waits for that walsender: a restart then stalls

@@ -128,6 +128,12 @@ public final class RelayConfigLoader {
             }
         }
         mapTransforms(config, names, engine, warnings);
+        if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
+            // Debezium Server configurations often carry this line; with the relay's batches of one it means a database commit per event.
+            warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches hold one record ("
+                    + SOURCE_PREFIX + "max.batch.size=1): that is a database commit per event. Remove the line (the relay stores the offset"
+                    + " ten times a second) or raise max.batch.size");
+        }
 
         String host = read.required(SOURCE_PREFIX + "database.hostname", "the PostgreSQL host");
         String user = read.required(SOURCE_PREFIX + "database.user", "the role the relay connects as (it needs REPLICATION)");

@@ -22,7 +22,6 @@ final class Publication {
         DONE
     }
 
-    final int index;
     final ChangeEvent<SourceRecord, SourceRecord> event;
     final OutgoingMessage message;
     /** When the source transaction committed (Debezium's {@code ts_usec} offset), or 0 if unknown. */
@@ -32,8 +31,7 @@ final class Publication {
     long publishedAtNanos;
     String returnReason;
 
-    Publication(int index, ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message) {
-        this.index = index;
+    Publication(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message) {
         this.event = event;
         this.message = message;
         this.commitMicros = event == null ? 0 : commitMicros(event.value());

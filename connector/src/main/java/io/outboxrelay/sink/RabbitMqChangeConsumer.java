@@ -4,14 +4,13 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeoutException;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import org.apache.kafka.connect.header.Header;
 import org.apache.kafka.connect.json.JsonConverter;
@@ -35,38 +34,33 @@ import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
- * The RabbitMQ sink: publishes a batch of routed outbox records with asynchronous publisher
- * confirms inside a bounded window, and marks records processed strictly in order, only up to the
- * last contiguous one that is confirmed (or dead-lettered, or not for publishing). On a nack, a
- * confirm time-out or a lost connection it reconnects with back-off and republishes everything
- * unconfirmed with the same message ids: the stream pauses, it never skips.
+ * The RabbitMQ sink as Debezium sees it: turns each batch into publications (dead-lettering rows
+ * the router found invalid) and hands them to the {@link PublishPipeline}, which publishes with
+ * asynchronous publisher confirms inside a bounded window and marks records processed strictly in
+ * order, only up to the last contiguous one that is confirmed (or dead-lettered, or not for
+ * publishing). On a nack, a confirm time-out or a lost connection it reconnects with back-off and
+ * republishes everything unconfirmed with the same message ids: the stream pauses, it never skips.
  */
 public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsumer<ChangeEvent<SourceRecord, SourceRecord>>, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RabbitMqChangeConsumer.class);
-    private static final Pattern MISSING_EXCHANGE = Pattern.compile("NOT_FOUND - no exchange '([^']*)'");
-    private static final Pattern TOO_LARGE = Pattern.compile("message size (\\d+) is larger than (?:configured )?max size (\\d+)");
 
     private final SinkConfig sink;
     private final RelaySettings relay;
     private final RelayMetrics metrics;
     private final ConfirmTracker tracker;
     private final BrokerConnection broker;
+    private final PublishPipeline pipeline;
+    private final TailFinisher finisher;
     private final MessageMapper mapper;
     private final DeadLetterTable deadLetters;
     private final JsonConverter rowJson = new JsonConverter();
     private final ObjectMapper objectMapper = new ObjectMapper();
-    private final Set<String> declaredQueues = new HashSet<>();
     private final Set<String> warnedTopics = new HashSet<>();
     private volatile long stopDeadlineNanos = Long.MAX_VALUE;
     private volatile boolean stopping;
     private final Object batchLock = new Object();
     private boolean inBatch;
-    /** Commit time of the oldest record of the current batch not yet marked processed; 0 while idle. */
-    private volatile long oldestUnmarkedCommitMicros;
-    private volatile boolean recovering;
-    /** The broker's max_message_size once a message exceeded it (the broker closes the channel on such a publish); 0 until then. */
-    private long brokerMaxMessageSize;
 
     public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics) {
         this.sink = sink;
@@ -77,6 +71,8 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             metrics.expectExchange(sink.exchange());
         }
         this.broker = new BrokerConnection(sink, "outbox-relay " + relay.name(), tracker);
+        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, this::unroutable);
+        this.finisher = new TailFinisher(pipeline, tracker, relay.name());
         this.mapper = new MessageMapper(sink, relay.name());
         this.deadLetters = deadLetters;
         rowJson.configure(Map.of("schemas.enable", "false", "converter.type", "value"), false);
@@ -86,15 +82,16 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     public void connect() throws IOException, TimeoutException {
         broker.channel();
         if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.STATIC && !sink.routingKey().isEmpty()) {
-            declareRoutingKeyQueue(sink.routingKey());
+            broker.declareQueue(sink.routingKey(), sink.routingKeyDurable());
         }
+        finisher.start();
     }
 
     /**
-     * Lets the batch under way finish and refuses new ones, so that the engine, closed afterwards,
-     * commits an offset that covers everything confirmed. A batch still waiting for confirms when
-     * {@code grace} has passed gives up, leaving its unconfirmed tail unmarked (replayed on the next
-     * start). Returns whether the sink is idle.
+     * Refuses new batches, lets the one under way be published and waits for the confirms of
+     * everything published, so that the engine, closed afterwards, commits an offset that covers
+     * all of it. What is still unconfirmed when {@code grace} has passed stays unmarked (replayed on
+     * the next start). Returns whether everything was finished.
      */
     public boolean drain(Duration grace) throws InterruptedException {
         long deadline = System.nanoTime() + grace.toNanos();
@@ -109,6 +106,13 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                 batchLock.wait(Math.max(1, left / 1_000_000));
             }
         }
+        finisher.engineGone();
+        while (pipeline.unmarked() > 0) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            Thread.sleep(2);
+        }
         return true;
     }
 
@@ -119,7 +123,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
 
     /** Whether the sink is between a failure and a working channel again. */
     public boolean recovering() {
-        return recovering;
+        return pipeline.recovering();
     }
 
     /** Messages published and not yet confirmed. */
@@ -127,9 +131,9 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         return tracker.inFlight();
     }
 
-    /** How far behind its source commit the oldest unfinished record of the current batch is; 0 while idle. */
+    /** How far behind its source commit the oldest record not yet confirmed is; 0 when everything is. */
     public double secondsBehindSource() {
-        long commit = oldestUnmarkedCommitMicros;
+        long commit = pipeline.oldestUnconfirmedCommitMicros();
         return commit == 0 ? 0 : Math.max(0, System.currentTimeMillis() / 1000.0 - commit / 1_000_000.0);
     }
 
@@ -148,10 +152,12 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             }
             inBatch = true;
         }
+        finisher.engineEntered();
         try {
             publishBatch(events, committer);
         }
         finally {
+            finisher.engineLeft();
             synchronized (batchLock) {
                 inBatch = false;
                 batchLock.notifyAll();
@@ -159,62 +165,49 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         }
     }
 
+    /**
+     * Hands the batch to the pipeline and returns once all of it is published: its confirms are
+     * awaited while the engine polls for the next batch. It waits here only while the confirm
+     * window is full or the broker is failing, which is the back-pressure on the engine.
+     */
     private void publishBatch(List<ChangeEvent<SourceRecord, SourceRecord>> events,
                               DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
-        int n = events.size();
-        metrics.batch(n);
-        Publication[] batch = new Publication[n];
-        for (int i = 0; i < n; i++) {
-            batch[i] = classify(i, events.get(i));
+        metrics.batch(events.size());
+        List<Publication> batch = new ArrayList<>(events.size());
+        for (ChangeEvent<SourceRecord, SourceRecord> event : events) {
+            batch.add(classify(event));
         }
-        oldestUnmarkedCommitMicros = n > 0 ? batch[0].commitMicros : 0;
-        int marked = 0;
-        int next = 0;
-        Duration backoff = sink.retryBackoffInitial();
-        while (marked < n) {
-            try {
+        pipeline.lock();
+        try {
+            pipeline.append(batch, committer);
+            while (true) {
                 long seen = tracker.changes();
-                next = publishWhileRoomAndPending(batch, next);
-                marked = markCompleted(batch, marked, committer);
-                if (marked == n) {
+                PublishPipeline.Progress progress = pipeline.advance(true);
+                if (progress == PublishPipeline.Progress.PUBLISHED) {
                     break;
                 }
-                oldestUnmarkedCommitMicros = batch[marked].commitMicros;
-                String failure = tracker.failure();
-                if (failure == null && confirmOverdue()) {
-                    failure = "no confirm within " + sink.ackTimeout().toMillis() + " ms (debezium.sink.rabbitmq.ackTimeout) for "
-                            + tracker.inFlight() + " message(s)";
+                giveUpIfStopDeadlinePassed(pipeline.unmarked());
+                pipeline.unlock();
+                try {
+                    long wait = progress == PublishPipeline.Progress.BACKING_OFF ? pipeline.millisUntilRetry() : sink.ackTimeout().toMillis();
+                    tracker.awaitChangeSince(seen, Math.max(1, Math.min(100, wait)));
                 }
-                if (failure != null) {
-                    next = recover(batch, marked, failure);
-                    backoff = pause(backoff);
-                    continue;
+                finally {
+                    pipeline.lock();
                 }
-                if (next == n || tracker.inFlight() >= sink.maxInFlight()) {
-                    tracker.awaitChangeSince(seen, Math.min(100, sink.ackTimeout().toMillis()));
-                }
-                backoff = sink.retryBackoffInitial();
-                recovering = false;
-                giveUpIfStopDeadlinePassed(n - marked);
             }
-            catch (IOException | TimeoutException | RuntimeException e) {
-                if (e instanceof DeadLetterFailure || e instanceof SinkStoppedException) {
-                    throw (RuntimeException) e;
-                }
-                next = recover(batch, marked, e.getClass().getSimpleName() + ": " + e.getMessage());
-                backoff = pause(backoff);
-            }
+            pipeline.flush();
         }
-        committer.markBatchFinished();
-        oldestUnmarkedCommitMicros = 0;
-        recovering = false;
+        finally {
+            pipeline.unlock();
+        }
     }
 
-    private Publication classify(int index, ChangeEvent<SourceRecord, SourceRecord> event) {
+    private Publication classify(ChangeEvent<SourceRecord, SourceRecord> event) {
         SourceRecord record = event.value();
         if (record == null || !OutboxHeaders.isOutboxEvent(record)) {
             warnIfData(record);
-            return new Publication(index, event, null);
+            return new Publication(event, null);
         }
         String invalid = OutboxHeaders.invalidReason(record);
         if (invalid != null) {
@@ -223,110 +216,14 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                         + " cannot be published (" + invalid + ") and relay.on-invalid=fail");
             }
             deadLetter(invalidLetter(record, invalid));
-            return new Publication(index, event, null);
+            return new Publication(event, null);
         }
-        return new Publication(index, event, mapper.map(record));
-    }
-
-    /** Publishes pending records in order while the window has room; returns the index of the first not yet published. */
-    private int publishWhileRoomAndPending(Publication[] batch, int next) throws IOException, TimeoutException, InterruptedException {
-        while (next < batch.length) {
-            Publication p = batch[next];
-            if (p.state == Publication.State.PENDING) {
-                if (brokerMaxMessageSize > 0 && p.message.body().length > brokerMaxMessageSize) {
-                    // Known to be refused: parking it here spares a channel close and reconnect per oversized event.
-                    p.returnReason = tooLarge(p.message.body().length);
-                    p.state = Publication.State.CONFIRMED;
-                    next++;
-                    continue;
-                }
-                if (!tracker.awaitRoom(sink.maxInFlight(), 0) || tracker.failure() != null) {
-                    return next;
-                }
-                if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.TOPIC) {
-                    declareRoutingKeyQueue(p.message.routingKey());
-                }
-                broker.publish(p);
-                metrics.published(p.message.exchange());
-            }
-            next++;
-        }
-        return next;
-    }
-
-    /** Marks processed, in order, every record from {@code marked} on that is finished; returns the new mark. */
-    private int markCompleted(Publication[] batch, int marked, DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer)
-            throws InterruptedException {
-        while (marked < batch.length) {
-            Publication p = batch[marked];
-            String returned;
-            synchronized (tracker) {
-                if (p.state == Publication.State.CONFIRMED) {
-                    p.state = Publication.State.DONE;
-                }
-                else if (p.state != Publication.State.DONE) {
-                    return marked;
-                }
-                returned = p.returnReason;
-                p.returnReason = null;
-            }
-            if (returned != null) {
-                unroutable(p, returned);
-            }
-            committer.markProcessed(p.event);
-            marked++;
-        }
-        return marked;
-    }
-
-    /** Abandons the channel, reopens it with back-off, and rewinds to the first unconfirmed record. */
-    private int recover(Publication[] batch, int marked, String failure) throws InterruptedException {
-        recovering = true;
-        metrics.reconnected();
-        List<Publication> lost = tracker.abandon();
-        broker.reset();
-        String missingExchange = missingExchange(failure);
-        Matcher tooLarge = TOO_LARGE.matcher(failure == null ? "" : failure);
-        if (tooLarge.find()) {
-            brokerMaxMessageSize = Long.parseLong(tooLarge.group(2));
-        }
-        int parked = 0;
-        for (Publication p : batch) {
-            if (p.state != Publication.State.PENDING || p.message == null) {
-                continue;
-            }
-            if (missingExchange != null && missingExchange.equals(p.message.exchange())) {
-                p.returnReason = "unroutable: exchange '" + missingExchange + "' does not exist";
-            }
-            else if (brokerMaxMessageSize > 0 && p.message.body().length > brokerMaxMessageSize) {
-                p.returnReason = tooLarge(p.message.body().length);
-            }
-            else {
-                continue;
-            }
-            p.state = Publication.State.CONFIRMED;
-            parked++;
-        }
-        LOG.warn("RabbitMQ publishing failed ({}); {} unconfirmed message(s) will be republished with their message ids{}",
-                failure, lost.size() - parked, parked > 0 ? ", " + parked + " that the broker cannot take are dead-lettered" : "");
-        giveUpIfStopDeadlinePassed(batch.length - marked);
-        return marked;
-    }
-
-    private Duration pause(Duration backoff) throws InterruptedException {
-        Thread.sleep(backoff.toMillis());
-        Duration doubled = backoff.multipliedBy(2);
-        return doubled.compareTo(sink.retryBackoffMax()) > 0 ? sink.retryBackoffMax() : doubled;
-    }
-
-    private boolean confirmOverdue() {
-        long oldest = tracker.oldestPublishedAtNanos();
-        return oldest >= 0 && System.nanoTime() - oldest > sink.ackTimeout().toNanos();
+        return new Publication(event, mapper.map(record));
     }
 
     private void giveUpIfStopDeadlinePassed(int unfinished) {
         if (stopping && System.nanoTime() > stopDeadlineNanos) {
-            throw new SinkStoppedException("stopping: " + unfinished + " record(s) of the batch were not confirmed within relay.shutdown.grace.ms;"
+            throw new SinkStoppedException("stopping: " + unfinished + " record(s) were not confirmed within relay.shutdown.grace.ms;"
                     + " they stay unacknowledged and are published again on the next start");
         }
     }
@@ -397,12 +294,6 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         }
     }
 
-    private void declareRoutingKeyQueue(String name) throws IOException, TimeoutException {
-        if (declaredQueues.add(name)) {
-            broker.declareQueue(name, sink.routingKeyDurable());
-        }
-    }
-
     private void warnIfData(SourceRecord record) {
         if (record != null && Envelope.isEnvelopeSchema(record.valueSchema()) && warnedTopics.add(record.topic())) {
             LOG.warn("Records on topic {} were not produced by the outbox router and are not published; configure "
@@ -410,17 +301,9 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         }
     }
 
-    private String tooLarge(int size) {
-        return "too large: the body has " + size + " bytes, RabbitMQ's max_message_size is " + brokerMaxMessageSize;
-    }
-
-    private static String missingExchange(String failure) {
-        Matcher m = MISSING_EXCHANGE.matcher(failure == null ? "" : failure);
-        return m.find() ? m.group(1) : null;
-    }
-
     @Override
     public void close() {
+        finisher.close();
         broker.close();
     }
 

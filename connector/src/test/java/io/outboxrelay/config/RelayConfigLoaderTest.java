@@ -33,6 +33,15 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void flushingAfterEveryBatchOfOneIsWarnedAbout() throws Exception {
+        assertThat(load("debezium.source.offset.flush.interval.ms=0").warnings())
+                .anyMatch(w -> w.startsWith("debezium.source.offset.flush.interval.ms=0") && w.contains("a database commit per event"));
+        assertThat(load("debezium.source.offset.flush.interval.ms=0", "debezium.source.max.batch.size=2048").warnings())
+                .noneMatch(w -> w.contains("offset.flush.interval.ms"));
+        assertThat(load().warnings()).noneMatch(w -> w.contains("offset.flush.interval.ms"));
+    }
+
+    @Test
     void minimalFileGetsTheRelayDefaults() throws Exception {
         Properties engine = load().engineProperties();
         assertThat(engine).containsEntry("name", "Orders Relay")
@@ -41,7 +50,8 @@ class RelayConfigLoaderTest {
                 .containsEntry("publication.name", "orders_relay")
                 .containsEntry("publication.autocreate.mode", "filtered")
                 .containsEntry("snapshot.mode", "no_data")
-                .containsEntry("offset.flush.interval.ms", "0")
+                .containsEntry("offset.flush.interval.ms", "100")
+                .containsEntry("max.batch.size", "1")
                 .containsEntry("offset.storage", "io.outboxrelay.offsetstore.PostgresOffsetBackingStore")
                 .containsEntry("offset.storage.postgres.url", "jdbc:postgresql://db:5432/shop")
                 .containsEntry("offset.storage.postgres.user", "relay")

@@ -11,7 +11,7 @@ class ConfirmTrackerTest {
     private final ConfirmTracker tracker = new ConfirmTracker(RelayMetrics.inMemory());
 
     private Publication publish(long gen, long seq) {
-        Publication p = new Publication((int) seq, null, new OutgoingMessage("x", "k",
+        Publication p = new Publication(null, new OutgoingMessage("x", "k",
                 new com.rabbitmq.client.AMQP.BasicProperties.Builder().messageId("m" + seq).build(), new byte[0]));
         tracker.published(gen, seq, p);
         return p;

@@ -9,7 +9,7 @@ import io.outboxrelay.transforms.OutboxEventRouter;
 /**
  * The Debezium engine settings the relay uses unless the configuration says otherwise: what makes
  * a ~8-line file enough, and what an outbox relay needs to be correct (heartbeats so an idle outbox
- * does not pin WAL, offsets flushed ten times a second) and fast (batches of one, a short poll interval).
+ * does not pin WAL, offsets flushed ten times a second) and fast (a short poll interval).
  */
 final class EngineDefaults {
 
@@ -42,20 +42,17 @@ final class EngineDefaults {
         p.setProperty("heartbeat.interval.ms", "10000");
         p.setProperty("heartbeat.action.query", "SELECT pg_logical_emit_message(false, '" + HEARTBEAT_PREFIX + "', now()::text)");
         p.setProperty("message.prefix.exclude.list", HEARTBEAT_PREFIX);
-        // One record per batch: Debezium's queue hands a batch over only when it is full or the poll
-        // interval has passed, so a larger batch holds a lone event back for the whole interval. The
-        // sink returns from a batch before its confirms arrive, so a batch of one costs a publish,
-        // not a round trip; what it does cost is a hand-over between the engine's threads per record
-        // (about a fifth of bulk throughput, measured in the README's performance section).
-        p.setProperty("max.batch.size", "1");
-        // The decoder sleeps this long after a few empty reads of the replication stream, and the
-        // queue's wait ends in a busy loop for its last millisecond (ChangeEventQueue.poll, 3.6.1):
-        // an event after a quiet moment waits up to the interval, and the engine thread spins about
-        // 1/(interval + 1) of the time even when idle (1 ms cost half a core at rest, 10 ms a tenth).
+        // Debezium's queue hands a batch over when it is full or after this interval, and the decoder
+        // sleeps this long after a few empty reads of the replication stream: it bounds the latency of
+        // an event that is not followed by a full batch. The queue's wait ends in a busy loop for its
+        // last millisecond (ChangeEventQueue.poll, 3.6.1), so the engine thread spins about
+        // 1/(interval + 1) of the time even when idle: 1 ms cost half a core at rest, 10 ms a tenth.
         p.setProperty("poll.interval.ms", "10");
         p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
-        // Batches of one make a flush per batch a database commit per event; ten a second keeps what
-        // a crash can repeat to the confirm window plus a tenth of a second of events.
+        // The sink hands a batch on before its confirms arrive, so "after every batch" no longer means
+        // "after every confirm round"; ten flushes a second keep what a crash can repeat to the confirm
+        // window plus a tenth of a second of events, and with max.batch.size=1 (lowest latency) a
+        // flush per batch would be a database commit per event.
         p.setProperty("offset.flush.interval.ms", "100");
         // A flush that cannot reach the database gives up after 5 s, leaving the offset where it was
         // (nothing is lost; the next flush tries again). Waiting longer keeps the replication

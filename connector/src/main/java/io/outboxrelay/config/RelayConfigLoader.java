@@ -129,10 +129,10 @@ public final class RelayConfigLoader {
         }
         mapTransforms(config, names, engine, warnings);
         if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
-            // Debezium Server configurations often carry this line; with the relay's batches of one it means a database commit per event.
-            warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches hold one record ("
-                    + SOURCE_PREFIX + "max.batch.size=1): that is a database commit per event. Remove the line (the relay stores the offset"
-                    + " ten times a second) or raise max.batch.size");
+            // Debezium Server configurations often carry the first line; beside the low-latency batch size it means a database commit per event.
+            warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches of one record ("
+                    + SOURCE_PREFIX + "max.batch.size=1): that is a database commit per event. Remove that line (the relay stores the offset"
+                    + " ten times a second)");
         }
 
         String host = read.required(SOURCE_PREFIX + "database.hostname", "the PostgreSQL host");

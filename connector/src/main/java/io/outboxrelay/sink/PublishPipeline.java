@@ -108,9 +108,9 @@ final class PublishPipeline {
 
     /**
      * One step that never waits: recovers from a failure the tracker reports, publishes while the
-     * window has room, and marks processed what is finished. Only the engine thread may pass
-     * {@code handleReturned}: a returned record is dead-lettered there, or stops the engine by
-     * throwing; elsewhere marking stops in front of it. Under the lock.
+     * window has room, and marks processed what is finished. With {@code handleReturned} a returned
+     * record is dead-lettered (or stops the engine by throwing, which only the engine thread may
+     * do); without it marking stops in front of it. Under the lock.
      */
     Progress advance(boolean handleReturned) throws InterruptedException {
         String failure = tracker.failure();

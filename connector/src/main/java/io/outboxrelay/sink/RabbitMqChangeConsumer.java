@@ -72,7 +72,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         }
         this.broker = new BrokerConnection(sink, "outbox-relay " + relay.name(), tracker);
         this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, this::unroutable);
-        this.finisher = new TailFinisher(pipeline, tracker, relay.name());
+        this.finisher = new TailFinisher(pipeline, tracker, relay.name(), relay.onUnroutable() != FailurePolicy.FAIL);
         this.mapper = new MessageMapper(sink, relay.name());
         this.deadLetters = deadLetters;
         rowJson.configure(Map.of("schemas.enable", "false", "converter.type", "value"), false);
@@ -258,7 +258,8 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                 record.key() == null ? null : String.valueOf(record.key()));
     }
 
-    private void deadLetter(DeadLetter letter) {
+    /** Synchronized: the engine thread and the tail finisher both write dead letters through one connection. */
+    private synchronized void deadLetter(DeadLetter letter) {
         try {
             deadLetters.write(letter);
             metrics.deadLettered(letter.exchange());

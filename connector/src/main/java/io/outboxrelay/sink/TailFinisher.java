@@ -34,8 +34,12 @@ final class TailFinisher implements AutoCloseable {
     private volatile boolean engineGone;
     private volatile boolean closed;
 
-    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, String relayName) {
+    /** Whether returned records may be dead-lettered here at all (not when a policy says to stop the engine instead). */
+    private final boolean handlesReturned;
+
+    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, String relayName, boolean handlesReturned) {
         this.pipeline = pipeline;
+        this.handlesReturned = handlesReturned;
         this.tracker = tracker;
         this.thread = new Thread(this::run, "outbox-relay-tail " + relayName);
         thread.setDaemon(true);
@@ -67,10 +71,10 @@ final class TailFinisher implements AutoCloseable {
                     long seen = tracker.changes();
                     PublishPipeline.Progress progress;
                     try {
-                        progress = pipeline.advance(engineGone);
+                        progress = pipeline.advance(handlesReturned || engineGone);
                     }
                     catch (RuntimeException e) {
-                        // A returned record that cannot be dead-lettered while stopping: it stays unmarked and comes back on the next start.
+                        // A dead letter that cannot be written: the record stays unmarked; the engine thread meets it again and stops.
                         LOG.warn("Finishing the unconfirmed tail failed: {}", e.getMessage());
                         progress = PublishPipeline.Progress.BACKING_OFF;
                     }

@@ -17,6 +17,7 @@ import com.rabbitmq.client.ConnectionFactory;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.engine.OutboxPublication;
 import io.outboxrelay.sink.BrokerConnectionFactory;
 
 /**
@@ -60,6 +61,7 @@ public final class Preflight {
                 checkTable(c, table);
             }
             checkPublication(c);
+            checkPublicationColumns(c);
             checkSlot(c);
         }
         catch (SQLException e) {
@@ -122,6 +124,19 @@ public final class Preflight {
                         : CheckResult.warn("publication " + name + " covers [" + tables + "] but not " + missing
                                 + ("filtered".equals(mode) ? "; the relay alters it at start (it must own the publication)" : "; add them with ALTER PUBLICATION")));
             }
+        }
+    }
+
+    private void checkPublicationColumns(Connection c) throws SQLException {
+        List<String> columns = config.relay().publicationColumns();
+        if (columns.isEmpty()) {
+            return;
+        }
+        List<String> problems = new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), columns).problems(c);
+        problems.forEach(p -> results.add(CheckResult.fail(p)));
+        if (problems.isEmpty()) {
+            results.add(CheckResult.ok("publication " + config.publicationName() + " will publish only " + String.join(", ", columns)
+                    + " of " + String.join(", ", config.outboxTables()) + " (relay.publication.columns)"));
         }
     }
 

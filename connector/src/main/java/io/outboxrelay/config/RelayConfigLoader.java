@@ -13,6 +13,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 import io.outboxrelay.config.RelaySettings.FailurePolicy;
 import io.outboxrelay.config.SinkConfig.RoutingKeySource;
@@ -42,7 +43,8 @@ public final class RelayConfigLoader {
             "autoCreateRoutingKey", "routingKeyDurable", "deliveryMode", "ackTimeout", "null.value",
             "max.in.flight", "retry.backoff.initial.ms", "retry.backoff.max.ms");
     static final Set<String> RELAY_KEYS = Set.of("name", "on-unroutable", "on-invalid", "dead-letter.table", "shutdown.grace.ms",
-            "restart.backoff.initial.ms", "restart.backoff.max.ms", "http.enabled", "http.host", "http.port", "metrics.poll.ms", "log.format");
+            "restart.backoff.initial.ms", "restart.backoff.max.ms", "http.enabled", "http.host", "http.port", "metrics.poll.ms", "log.format",
+            "publication.columns");
     /** Namespaces of a Debezium Server file that mean nothing here (the relay hands Connect records to its own sink). */
     private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
 
@@ -109,7 +111,8 @@ public final class RelayConfigLoader {
                 new RelaySettings.Http(read.bool(RELAY_PREFIX + "http.enabled", true), read.string(RELAY_PREFIX + "http.host", "0.0.0.0"),
                         read.integer(RELAY_PREFIX + "http.port", 8080, 0, 65535)),
                 read.millis(RELAY_PREFIX + "metrics.poll.ms", 10_000),
-                read.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.TEXT, RelaySettings.LogFormat.class));
+                read.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.TEXT, RelaySettings.LogFormat.class),
+                Arrays.stream(read.string(RELAY_PREFIX + "publication.columns", "").split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList());
         if (!relay.deadLetterTable().matches("([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*")) {
             read.problem(RELAY_PREFIX + "dead-letter.table=" + relay.deadLetterTable() + " must be a plain table name, optionally schema-qualified");
         }
@@ -128,6 +131,7 @@ public final class RelayConfigLoader {
             }
         }
         mapTransforms(config, names, engine, warnings);
+        checkPublicationColumns(relay, engine, read);
         if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
             // Debezium Server configurations often carry the first line; beside the low-latency batch size it means a database commit per event.
             warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches of one record ("
@@ -161,6 +165,24 @@ public final class RelayConfigLoader {
         List<String> tables = Arrays.stream(engine.getProperty("table.include.list", "").split(","))
                 .map(String::trim).filter(s -> !s.isEmpty()).toList();
         return new RelayConfig(engine, sink, relay, database, tables, warnings);
+    }
+
+    /** Column lists only on a publication the relay manages, and only one that publishes inserts alone (see OutboxPublication). */
+    private static void checkPublicationColumns(RelaySettings relay, Properties engine, TypedReader read) {
+        if (relay.publicationColumns().isEmpty()) {
+            return;
+        }
+        String key = RELAY_PREFIX + "publication.columns";
+        String mode = engine.getProperty("publication.autocreate.mode", "all_tables");
+        if (!"filtered".equalsIgnoreCase(mode)) {
+            read.problem(key + " needs the relay to manage its publication (" + SOURCE_PREFIX + "publication.autocreate.mode=filtered, the default), not "
+                    + mode + "; to keep your own publication, give it a column list yourself and remove " + key);
+        }
+        Set<String> skipped = Arrays.stream(engine.getProperty("skipped.operations", "").split(",")).map(String::trim).collect(Collectors.toSet());
+        if (!skipped.contains("u") || !skipped.contains("d")) {
+            read.problem(key + " needs " + SOURCE_PREFIX + "skipped.operations to skip updates and deletes (u,d,t, the default): with a column list, "
+                    + "a publication that sends them makes PostgreSQL refuse UPDATE and DELETE on the outbox table unless the list covers its replica identity");
+        }
     }
 
     private static SinkConfig readSink(SmallRyeConfig config, Set<String> names, TypedReader read, List<String> warnings) {

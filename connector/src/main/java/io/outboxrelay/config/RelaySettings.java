@@ -1,8 +1,13 @@
 package io.outboxrelay.config;
 
 import java.time.Duration;
+import java.util.List;
 
-/** The {@code relay.*} settings: the service itself. */
+/**
+ * The {@code relay.*} settings: the service itself.
+ *
+ * @param publicationColumns the outbox columns the publication sends ({@code relay.publication.columns}); empty for all
+ */
 public record RelaySettings(
         String name,
         FailurePolicy onUnroutable,
@@ -13,7 +18,8 @@ public record RelaySettings(
         Duration restartBackoffMax,
         Http http,
         Duration metricsPoll,
-        LogFormat logFormat) {
+        LogFormat logFormat,
+        List<String> publicationColumns) {
 
     /** Where the health and metrics endpoints listen; {@code enabled=false} serves none. */
     public record Http(boolean enabled, String host, int port) {

@@ -137,6 +137,14 @@ public final class EngineSupervisor implements Health {
         catch (SQLException e) {
             return "cannot prepare dead-letter table " + deadLetters.table() + " in " + config.database().jdbcUrl() + " (relay.dead-letter.table): " + e.getMessage();
         }
+        if ("filtered".equalsIgnoreCase(config.engineProperties().getProperty("publication.autocreate.mode"))) {
+            try {
+                new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), config.relay().publicationColumns()).prepare();
+            }
+            catch (SQLException e) {
+                return "cannot prepare publication " + config.publicationName() + " in " + config.database().jdbcUrl() + " (relay.publication.columns): " + e.getMessage();
+            }
+        }
         RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics);
         try {
             sink.connect();

@@ -55,6 +55,20 @@ class CheckCommandIT {
     }
 
     @Test
+    void checksThePublicationColumnsAgainstTheTable() throws Exception {
+        db.execute(RelayHarness.OUTBOX_DDL);
+        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked-columns");
+        config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-columns", "topic"));
+        config.put("relay.publication.columns", "id,aggregatetype,aggregateid,type,payload");
+        assertThat(check(config).out()).contains("[ OK ] publication checked_columns will publish only id, aggregatetype, aggregateid, type, payload "
+                + "of public.outbox_event (relay.publication.columns)");
+        config.put("relay.publication.columns", "aggregatetype,aggregateid,type,body");
+        Outcome outcome = check(config);
+        assertThat(outcome.out()).contains("[FAIL] relay.publication.columns names body, which public.outbox_event does not have");
+        assertThat(outcome.exit()).isEqualTo(1);
+    }
+
+    @Test
     void reportsADatabaseWithoutLogicalDecodingAndWhatToDo() throws Exception {
         try (ScratchPostgres replicaOnly = ScratchPostgres.start("wal_level=replica")) {
             Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");

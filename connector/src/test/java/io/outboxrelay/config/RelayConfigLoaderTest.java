@@ -41,6 +41,21 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void publicationColumnsAreAListAndNeedAnInsertOnlyRelayManagedPublication() throws Exception {
+        assertThat(load().relay().publicationColumns()).isEmpty();
+        assertThat(load("relay.publication.columns= id, aggregatetype,aggregateid , type,payload,").relay().publicationColumns())
+                .containsExactly("id", "aggregatetype", "aggregateid", "type", "payload");
+        assertThatThrownBy(() -> load("relay.publication.columns=id,payload", "debezium.source.publication.autocreate.mode=disabled",
+                "debezium.source.skipped.operations=t"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).satisfiesExactlyInAnyOrder(
+                        p -> assertThat(p).startsWith("relay.publication.columns needs the relay to manage its publication")
+                                .contains("publication.autocreate.mode=filtered"),
+                        p -> assertThat(p).startsWith("relay.publication.columns needs debezium.source.skipped.operations to skip updates and deletes")));
+        // Without a column list the same settings are the user's business.
+        assertThat(load("debezium.source.publication.autocreate.mode=disabled", "debezium.source.skipped.operations=t").relay().publicationColumns()).isEmpty();
+    }
+
+    @Test
     void minimalFileGetsTheRelayDefaults() throws Exception {
         Properties engine = load().engineProperties();
         assertThat(engine).containsEntry("name", "Orders Relay")
@@ -132,7 +147,7 @@ class RelayConfigLoaderTest {
                         "relay.shutdown.grace.ms=soon is not a whole number",
                         "debezium.sink.rabbitmq.autoCreateRoutingKey=yes is not a boolean: use true or false",
                         "relay.colour is not a relay setting (known: relay.dead-letter.table, relay.http.enabled, relay.http.host, relay.http.port, "
-                                + "relay.log.format, relay.metrics.poll.ms, relay.name, relay.on-invalid, relay.on-unroutable, "
+                                + "relay.log.format, relay.metrics.poll.ms, relay.name, relay.on-invalid, relay.on-unroutable, relay.publication.columns, "
                                 + "relay.restart.backoff.initial.ms, relay.restart.backoff.max.ms, relay.shutdown.grace.ms)",
                         "relay.log.format=xml is not one of text, json",
                         "relay.http.port=70000 is out of range: use 0..65535",

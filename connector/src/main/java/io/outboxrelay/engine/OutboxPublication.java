@@ -1,0 +1,208 @@
+package io.outboxrelay.engine;
+
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import io.outboxrelay.config.DatabaseSettings;
+
+/**
+ * Gives the relay's publication the column lists {@code relay.publication.columns} asks for
+ * (PostgreSQL 15+), or takes them away when it asks for none, before the engine starts.
+ *
+ * <p>Why by hand: Debezium's {@code filtered} mode creates {@code FOR TABLE t} without a column
+ * list, and alters the publication only when its set of tables differs, so it keeps whatever
+ * column lists it finds. A column nobody routes (a {@code created_at} timestamp, say) then costs
+ * PostgreSQL, the network and above all Debezium's single decoding thread on every row: it parses
+ * and re-formats each timestamp.
+ *
+ * <p>Only ever touches a publication the relay manages ({@code publication.autocreate.mode=filtered}),
+ * and only one that publishes inserts alone: with updates or deletes published, PostgreSQL refuses
+ * an {@code UPDATE}/{@code DELETE} on the table whose replica identity the column list leaves out,
+ * which would break the application's own writes. The configuration loader enforces both.
+ */
+public final class OutboxPublication {
+
+    private static final Logger LOG = LoggerFactory.getLogger(OutboxPublication.class);
+    static final String SETTING = "relay.publication.columns";
+
+    private final DatabaseSettings database;
+    private final String publication;
+    private final List<String> tables;
+    private final List<String> columns;
+
+    /**
+     * @param tables the outbox tables ({@code schema.table}), as {@code table.include.list} names them
+     * @param columns the columns to publish of each; empty publishes all of them
+     */
+    public OutboxPublication(DatabaseSettings database, String publication, List<String> tables, List<String> columns) {
+        this.database = database;
+        this.publication = publication;
+        this.tables = tables;
+        this.columns = columns;
+    }
+
+    /**
+     * What stands in the way of {@link #prepare()}, one line per problem naming the setting, without
+     * changing anything: for {@code outbox-relay check}.
+     */
+    public List<String> problems(Connection c) throws SQLException {
+        if (columns.isEmpty()) {
+            return List.of();
+        }
+        try {
+            requireColumnLists(c);
+        }
+        catch (SQLException e) {
+            return List.of(e.getMessage());
+        }
+        List<String> problems = new ArrayList<>();
+        for (String table : tables) {
+            try {
+                columnsToPublish(c, table);
+            }
+            catch (SQLException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        return problems;
+    }
+
+    /** Creates or alters the publication so that it sends the configured columns; a no-op where nothing is to change. */
+    public void prepare() throws SQLException {
+        try (Connection c = database.connect("outbox-relay publication")) {
+            if (c.getMetaData().getDatabaseMajorVersion() < 15) {
+                requireColumnLists(c);
+                return;
+            }
+            Map<String, List<String>> current = currentColumnLists(c);
+            if (columns.isEmpty()) {
+                if (current != null && current.values().stream().anyMatch(list -> list != null)) {
+                    // An earlier run published fewer columns; Debezium would keep those lists, so they go here.
+                    Map<String, List<String>> all = new LinkedHashMap<>();
+                    current.keySet().forEach(table -> all.put(table, null));
+                    execute(c, "ALTER PUBLICATION " + quote(publication) + " SET TABLE " + tableList(all));
+                    LOG.info("Publication {} publishes every column again ({} is not set)", publication, SETTING);
+                }
+                return;
+            }
+            Map<String, List<String>> wanted = new LinkedHashMap<>();
+            for (String table : tables) {
+                wanted.put(table, columnsToPublish(c, table));
+            }
+            if (current == null) {
+                execute(c, "CREATE PUBLICATION " + quote(publication) + " FOR TABLE " + tableList(wanted) + " WITH (publish = 'insert')");
+                LOG.info("Created publication {} publishing only {} of {}", publication, columns, tables);
+            }
+            else if (!current.equals(wanted)) {
+                // Inserts alone first: a column list on a publication that also sends deletes would make PostgreSQL
+                // refuse the application's DELETEs on a table whose replica identity the list leaves out.
+                c.setAutoCommit(false);
+                execute(c, "ALTER PUBLICATION " + quote(publication) + " SET (publish = 'insert')");
+                execute(c, "ALTER PUBLICATION " + quote(publication) + " SET TABLE " + tableList(wanted));
+                c.commit();
+                LOG.info("Publication {} now publishes only {} of {}", publication, columns, tables);
+            }
+        }
+    }
+
+    /** Each published table ({@code schema.table}) with its column list, null for all columns; null if there is no such publication. */
+    private Map<String, List<String>> currentColumnLists(Connection c) throws SQLException {
+        Map<String, List<String>> current = null;
+        try (PreparedStatement ps = c.prepareStatement("SELECT n.nspname || '.' || cl.relname, "
+                + "(SELECT array_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = r.prrelid AND a.attnum = ANY (r.prattrs)) "
+                + "FROM pg_publication p LEFT JOIN pg_publication_rel r ON r.prpubid = p.oid "
+                + "LEFT JOIN pg_class cl ON cl.oid = r.prrelid LEFT JOIN pg_namespace n ON n.oid = cl.relnamespace WHERE p.pubname = ?")) {
+            ps.setString(1, publication);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    if (current == null) {
+                        current = new LinkedHashMap<>();
+                    }
+                    if (rs.getString(1) != null) {
+                        Array attnames = rs.getArray(2);
+                        current.put(rs.getString(1), attnames == null ? null : List.of((String[]) attnames.getArray()));
+                    }
+                }
+            }
+        }
+        return current;
+    }
+
+    private void requireColumnLists(Connection c) throws SQLException {
+        if (!columns.isEmpty() && c.getMetaData().getDatabaseMajorVersion() < 15) {
+            throw new SQLException(SETTING + " needs PostgreSQL 15 or later (column lists in publications); this server is "
+                    + c.getMetaData().getDatabaseProductVersion() + ": remove the setting");
+        }
+    }
+
+    /** The configured columns of {@code table} in the table's own order, after checking each exists and the primary key is among them. */
+    private List<String> columnsToPublish(Connection c, String table) throws SQLException {
+        Set<String> existing = new LinkedHashSet<>();
+        Set<String> primaryKey = new LinkedHashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT a.attname, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
+                + "AND i.indisprimary AND a.attnum = ANY (i.indkey)) FROM pg_attribute a WHERE a.attrelid = to_regclass(?) "
+                + "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    existing.add(rs.getString(1));
+                    if (rs.getBoolean(2)) {
+                        primaryKey.add(rs.getString(1));
+                    }
+                }
+            }
+        }
+        if (existing.isEmpty()) {
+            throw new SQLException("outbox table " + table + " (debezium.source.table.include.list) does not exist in " + database.jdbcUrl());
+        }
+        List<String> unknown = columns.stream().filter(col -> !existing.contains(col)).toList();
+        if (!unknown.isEmpty()) {
+            throw new SQLException(SETTING + " names " + String.join(", ", unknown) + ", which " + table + " does not have (its columns: "
+                    + String.join(", ", existing) + ")");
+        }
+        List<String> keyLeftOut = primaryKey.stream().filter(col -> !columns.contains(col)).toList();
+        if (!keyLeftOut.isEmpty()) {
+            throw new SQLException(SETTING + " must include the primary key of " + table + " (" + String.join(", ", keyLeftOut)
+                    + "): Debezium builds each record's key from it");
+        }
+        List<String> ordered = new ArrayList<>(existing);
+        ordered.retainAll(columns);
+        return List.copyOf(ordered);
+    }
+
+    private static String tableList(Map<String, List<String>> wanted) {
+        return wanted.entrySet().stream()
+                .map(e -> quoteQualified(e.getKey()) + (e.getValue() == null ? "" : " (" + e.getValue().stream().map(OutboxPublication::quote)
+                        .collect(Collectors.joining(", ")) + ")"))
+                .collect(Collectors.joining(", "));
+    }
+
+    private static void execute(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+
+    private static String quoteQualified(String table) {
+        int dot = table.indexOf('.');
+        return dot < 0 ? quote(table) : quote(table.substring(0, dot)) + "." + quote(table.substring(dot + 1));
+    }
+
+    private static String quote(String identifier) {
+        return "\"" + identifier.replace("\"", "\"\"") + "\"";
+    }
+}

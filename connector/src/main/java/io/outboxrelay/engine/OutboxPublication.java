@@ -84,9 +84,9 @@ public final class OutboxPublication {
     /** Creates or alters the publication so that it sends the configured columns; a no-op where nothing is to change. */
     public void prepare() throws SQLException {
         try (Connection c = database.connect("outbox-relay publication")) {
+            requireColumnLists(c);
             if (c.getMetaData().getDatabaseMajorVersion() < 15) {
-                requireColumnLists(c);
-                return;
+                return; // no column list can be there to take away
             }
             Map<String, List<String>> current = currentColumnLists(c);
             if (columns.isEmpty()) {

@@ -2,7 +2,6 @@ package io.outboxrelay.check;
 
 import java.io.IOException;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -42,13 +41,7 @@ public final class Preflight {
 
     private void checkPostgres() {
         DatabaseSettings db = config.database();
-        Properties props = new Properties();
-        props.setProperty("user", db.user());
-        if (db.password() != null) {
-            props.setProperty("password", db.password());
-        }
-        props.setProperty("connectTimeout", "5");
-        try (Connection c = DriverManager.getConnection(db.jdbcUrl(), props)) {
+        try (Connection c = db.connect("outbox-relay check")) {
             results.add(CheckResult.ok("PostgreSQL reachable at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()));
             String walLevel = single(c, "SHOW wal_level");
             results.add("logical".equals(walLevel) ? CheckResult.ok("wal_level=logical")

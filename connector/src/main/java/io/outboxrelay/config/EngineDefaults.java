@@ -16,6 +16,7 @@ final class EngineDefaults {
     static final String ROUTER_CLASS = OutboxEventRouter.class.getName();
     static final String DEBEZIUM_ROUTER_CLASS = "io.debezium.transforms.outbox.EventRouter";
     static final String HEARTBEAT_PREFIX = "outbox-relay-heartbeat";
+    static final long QUEUE_BYTES = 32L * 1024 * 1024;
 
     private EngineDefaults() {
     }
@@ -48,6 +49,11 @@ final class EngineDefaults {
         // last millisecond (ChangeEventQueue.poll, 3.6.1), so the engine thread spins about
         // 1/(interval + 1) of the time even when idle: 1 ms cost half a core at rest, 10 ms a tenth.
         p.setProperty("poll.interval.ms", "10");
+        // Debezium's queue holds up to max.queue.size (8192) records between the decoder and the sink;
+        // counted in records only, 8192 rows of a few MB each would take gigabytes. A byte bound
+        // keeps what it holds near 32 MiB whatever the row size (one record always fits, however
+        // large); the sizing walks each record's Struct once (see the README's memory section).
+        p.setProperty("max.queue.size.in.bytes", Long.toString(QUEUE_BYTES));
         p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
         // The sink hands a batch on before its confirms arrive, so "after every batch" no longer means
         // "after every confirm round"; ten flushes a second keep what a crash can repeat to the confirm

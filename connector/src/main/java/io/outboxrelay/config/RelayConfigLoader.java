@@ -41,10 +41,14 @@ public final class RelayConfigLoader {
     /** Keys of Debezium Server's RabbitMQ sink (3.6) and ours, after {@code debezium.sink.rabbitmq.}. */
     static final Set<String> SINK_KEYS = Set.of("exchange", "routingKey", "routingKey.source", "routingKeyFromTopicName",
             "autoCreateRoutingKey", "routingKeyDurable", "deliveryMode", "ackTimeout", "null.value",
-            "max.in.flight", "retry.backoff.initial.ms", "retry.backoff.max.ms");
+            "max.in.flight", "max.in.flight.bytes", "max.message.bytes", "retry.backoff.initial.ms", "retry.backoff.max.ms");
     static final Set<String> RELAY_KEYS = Set.of("name", "on-unroutable", "on-invalid", "dead-letter.table", "shutdown.grace.ms",
             "restart.backoff.initial.ms", "restart.backoff.max.ms", "http.enabled", "http.host", "http.port", "metrics.poll.ms", "log.format",
-            "publication.columns");
+            "publication.columns", "database.connect.timeout.ms", "database.socket.timeout.ms");
+    /** RabbitMQ 4's own default max_message_size: what a broker of today takes without configuration. */
+    static final int DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+    /** With the engine's queue bound (EngineDefaults), what keeps the shipped launcher's heap safe; see the README's memory section. */
+    static final int DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
     /** Namespaces of a Debezium Server file that mean nothing here (the relay hands Connect records to its own sink). */
     private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
 
@@ -143,7 +147,9 @@ public final class RelayConfigLoader {
         String user = read.required(SOURCE_PREFIX + "database.user", "the role the relay connects as (it needs REPLICATION)");
         String dbname = read.required(SOURCE_PREFIX + "database.dbname", "the database holding the outbox table");
         int port = new TypedReader(engine::getProperty).integer("database.port", 5432, 1, 65535);
-        DatabaseSettings database = new DatabaseSettings(host, port, user, engine.getProperty("database.password"), dbname);
+        DatabaseSettings database = new DatabaseSettings(host, port, user, engine.getProperty("database.password"), dbname,
+                read.millis(RELAY_PREFIX + "database.connect.timeout.ms", DatabaseSettings.DEFAULT_CONNECT_TIMEOUT.toMillis()),
+                read.millis(RELAY_PREFIX + "database.socket.timeout.ms", DatabaseSettings.DEFAULT_SOCKET_TIMEOUT.toMillis()));
         if (!"io.debezium.connector.postgresql.PostgresConnector".equals(engine.getProperty("connector.class"))) {
             read.problem(SOURCE_PREFIX + "connector.class=" + engine.getProperty("connector.class")
                     + " is not supported: outbox-relay tails PostgreSQL (io.debezium.connector.postgresql.PostgresConnector)");
@@ -220,6 +226,8 @@ public final class RelayConfigLoader {
                 read.millis(p + "ackTimeout", 30_000),
                 read.string(p + "null.value", "default"),
                 read.integer(p + "max.in.flight", 1_000, 1, 65_535),
+                read.integer(p + "max.in.flight.bytes", DEFAULT_MAX_IN_FLIGHT_BYTES, 1, Integer.MAX_VALUE),
+                read.integer(p + "max.message.bytes", DEFAULT_MAX_MESSAGE_BYTES, 1, Integer.MAX_VALUE - 64),
                 read.millis(p + "retry.backoff.initial.ms", 100),
                 read.millis(p + "retry.backoff.max.ms", 5_000));
     }

@@ -20,6 +20,8 @@ public record SinkConfig(
         Duration ackTimeout,
         String nullValue,
         int maxInFlight,
+        long maxInFlightBytes,
+        int maxMessageBytes,
         Duration retryBackoffInitial,
         Duration retryBackoffMax) {
 

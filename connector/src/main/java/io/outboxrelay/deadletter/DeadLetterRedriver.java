@@ -9,16 +9,11 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Date;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConnectionFactory;
@@ -33,7 +28,6 @@ import io.outboxrelay.config.DatabaseSettings;
  */
 public final class DeadLetterRedriver {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int PAGE = 500;
 
     private final DatabaseSettings database;
@@ -118,7 +112,7 @@ public final class DeadLetterRedriver {
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     rows.add(new Parked(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                            rs.getBytes(6), properties(rs.getString(7))));
+                            rs.getBytes(6), DeadLetterCodec.decode(rs.getString(7))));
                 }
             }
         }
@@ -133,31 +127,6 @@ public final class DeadLetterRedriver {
             ps.setArray(1, db.createArrayOf("bigint", ids.toArray()));
             ps.executeUpdate();
         }
-    }
-
-    /** The AMQP properties the relay recorded when it parked a message, or null for a row that never became one. */
-    static AMQP.BasicProperties properties(String json) throws IOException {
-        JsonNode node = json == null ? null : JSON.readTree(json);
-        if (node == null || !node.hasNonNull("message-id") || !node.has("delivery-mode")) {
-            return null;
-        }
-        Map<String, Object> headers = new HashMap<>();
-        node.path("headers").fields().forEachRemaining(e -> headers.put(e.getKey(), e.getValue().isNull() ? null : e.getValue().asText()));
-        return new AMQP.BasicProperties.Builder()
-                .messageId(node.get("message-id").asText())
-                .type(text(node, "type"))
-                .contentType(text(node, "content-type"))
-                .correlationId(text(node, "correlation-id"))
-                .appId(text(node, "app-id"))
-                .deliveryMode(node.path("delivery-mode").isNumber() ? node.get("delivery-mode").asInt() : null)
-                .timestamp(node.path("timestamp").isNumber() ? new Date(node.get("timestamp").asLong()) : null)
-                .headers(headers.isEmpty() ? null : headers)
-                .build();
-    }
-
-    private static String text(JsonNode node, String field) {
-        JsonNode v = node.get(field);
-        return v == null || v.isNull() ? null : v.asText();
     }
 
     private record Parked(long id, String eventId, String reason, String exchange, String routingKey, byte[] payload,

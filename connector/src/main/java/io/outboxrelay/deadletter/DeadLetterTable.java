@@ -20,7 +20,8 @@ import io.outboxrelay.database.ReopeningConnection;
 public final class DeadLetterTable implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(DeadLetterTable.class);
-    private static final int ATTEMPTS = 5;
+    /** A second attempt only on a fresh connection; longer retries are the caller's, with back-off and without holding anything. */
+    private static final int ATTEMPTS = 2;
 
     private final String table;
     private final String relayName;
@@ -62,7 +63,7 @@ public final class DeadLetterTable implements AutoCloseable {
         }
     }
 
-    /** Writes one dead letter, reconnecting on a transient failure; a failure after that is thrown. */
+    /** Writes one dead letter, once more on a new connection after a connection failure; a failure after that is thrown. */
     public void write(DeadLetter letter) throws SQLException {
         String sql = "INSERT INTO " + table + " (relay_name, event_id, reason, exchange, routing_key, payload, headers, source_topic, aggregate_id) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?) ON CONFLICT (relay_name, event_id, reason) DO NOTHING";
@@ -86,14 +87,7 @@ public final class DeadLetterTable implements AutoCloseable {
                 if (!transientFailure || attempt >= ATTEMPTS) {
                     throw new SQLException("Cannot write dead-letter table " + table + " (relay.dead-letter.table): " + e.getMessage(), e.getSQLState(), e);
                 }
-                LOG.warn("Writing dead-letter table {} failed ({}); retrying", table, e.getMessage());
-                try {
-                    Thread.sleep(200L * attempt);
-                }
-                catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    throw new SQLException("interrupted while writing the dead-letter table", ie);
-                }
+                LOG.warn("Writing dead-letter table {} failed ({}); trying once more on a new connection", table, e.getMessage());
             }
         }
     }

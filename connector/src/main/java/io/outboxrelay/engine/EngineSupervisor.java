@@ -58,6 +58,14 @@ public final class EngineSupervisor implements Health {
             RabbitMqChangeConsumer sink = consumer;
             return sink == null ? 0 : sink.inFlight();
         });
+        metrics.gauge("outbox.relay.in.flight.bytes", "Body bytes of the messages published and not yet marked processed (max.in.flight.bytes)", () -> {
+            RabbitMqChangeConsumer sink = consumer;
+            return sink == null ? 0 : sink.heldBytes();
+        });
+        metrics.gauge("outbox.relay.dead.letter.failing", "1 while the dead-letter table refuses a row (the stream stands before it)", () -> {
+            RabbitMqChangeConsumer sink = consumer;
+            return sink != null && sink.parkFailure() != null ? 1 : 0;
+        });
         metrics.gauge("outbox.relay.source.behind.seconds", "How far behind its commit the oldest unfinished event of the current batch is; 0 when idle",
                 () -> {
                     RabbitMqChangeConsumer sink = consumer;
@@ -145,7 +153,14 @@ public final class EngineSupervisor implements Health {
                 return "cannot prepare publication " + config.publicationName() + " in " + config.database().jdbcUrl() + " (relay.publication.columns): " + e.getMessage();
             }
         }
-        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics);
+        java.util.concurrent.atomic.AtomicReference<DebeziumEngine<?>> toStop = new java.util.concurrent.atomic.AtomicReference<>();
+        // Closed from a thread of its own: the caller holds the sink's lock, which the engine thread may be waiting for.
+        Runnable stopEngine = () -> {
+            Thread closer = new Thread(() -> closeQuietly(toStop.get()), "outbox-relay-engine-stop");
+            closer.setDaemon(true);
+            closer.start();
+        };
+        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics, stopEngine);
         try {
             sink.connect();
         }
@@ -174,11 +189,13 @@ public final class EngineSupervisor implements Health {
                 .build();
         consumer = sink;
         engine = built;
+        toStop.set(built);
         Thread thread = new Thread(built, "outbox-relay-engine");
         thread.start();
         LOG.info("Relay '{}' started: slot {}, publication {}, tables {}", config.name(), config.slotName(), config.publicationName(), config.outboxTables());
         try {
-            return ended.get();
+            String end = ended.get();
+            return sink.fatal() != null ? sink.fatal() : end;
         }
         catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -209,21 +226,15 @@ public final class EngineSupervisor implements Health {
             try {
                 if (!sink.drain(config.relay().shutdownGrace())) {
                     LOG.warn("In-flight confirms did not all arrive within relay.shutdown.grace.ms; the unconfirmed tail is republished on the next start");
+                    // A publish may be stuck in a socket write (a blocked or stalled broker); the engine cannot close around it.
+                    sink.abortBroker();
                 }
             }
             catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }
-        DebeziumEngine<?> current = engine;
-        if (current != null) {
-            try {
-                current.close();
-            }
-            catch (IOException e) {
-                LOG.warn("Closing the engine failed: {}", e.getMessage());
-            }
-        }
+        closeQuietly(engine);
         synchronized (this) {
             notifyAll();
         }
@@ -263,6 +274,10 @@ public final class EngineSupervisor implements Health {
         if (sink != null && sink.recovering()) {
             return "reconnecting to RabbitMQ";
         }
+        String parking = sink == null ? null : sink.parkFailure();
+        if (parking != null) {
+            return parking;
+        }
         return null;
     }
 
@@ -275,6 +290,17 @@ public final class EngineSupervisor implements Health {
     public String brokerBlockedReason() {
         RabbitMqChangeConsumer sink = consumer;
         return sink == null ? null : sink.blockedReason();
+    }
+
+    private static void closeQuietly(DebeziumEngine<?> current) {
+        if (current != null) {
+            try {
+                current.close();
+            }
+            catch (IOException e) {
+                LOG.warn("Closing the engine failed: {}", e.getMessage());
+            }
+        }
     }
 
     private synchronized void sleepUnlessStopping(Duration pause) throws InterruptedException {

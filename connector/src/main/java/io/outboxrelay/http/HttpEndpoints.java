@@ -23,11 +23,23 @@ import io.outboxrelay.metrics.RelayMetrics;
  * read-only resources scraped every few seconds, and keeps a web framework out of the relay. The
  * paths are Debezium Server's ({@code /q/health/live}, {@code /q/health/ready}, {@code /q/metrics}),
  * so probes written for it keep working, plus the shorter {@code /health/*} and {@code /metrics}.
+ * <p>
+ * A probe must get its answer even while another client holds a half-sent request open: the JDK
+ * server reads a request on an executor thread, so there are several, and it drops a request not
+ * read or answered within {@link #REQUEST_TIMEOUT_SECONDS}.
  */
 public final class HttpEndpoints implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(HttpEndpoints.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    static final int THREADS = 4;
+    static final int REQUEST_TIMEOUT_SECONDS = 5;
+
+    static {
+        // Read once by the JDK server's configuration when its first server is created; a -D given by the user wins.
+        System.setProperty("sun.net.httpserver.maxReqTime", System.getProperty("sun.net.httpserver.maxReqTime", Integer.toString(REQUEST_TIMEOUT_SECONDS)));
+        System.setProperty("sun.net.httpserver.maxRspTime", System.getProperty("sun.net.httpserver.maxRspTime", Integer.toString(REQUEST_TIMEOUT_SECONDS)));
+    }
 
     private final HttpServer server;
 
@@ -47,8 +59,9 @@ public final class HttpEndpoints implements AutoCloseable {
             });
             server.createContext(prefix + "/metrics", ex -> respond(ex, 200, metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8"));
         }
-        server.setExecutor(Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "outbox-relay-http");
+        java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+        server.setExecutor(Executors.newFixedThreadPool(THREADS, r -> {
+            Thread t = new Thread(r, "outbox-relay-http-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;
         }));

@@ -24,11 +24,19 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 /**
  * The relay's meters, named {@code outbox_relay_*} in Prometheus. Per-exchange counters are cached
  * here because the sink touches them once per message and Micrometer's own lookup builds an id
- * each time.
+ * each time. An exchange can come from row data ({@code exchange.template}), so the label takes at
+ * most {@link #MAX_EXCHANGES} distinct values and counts the rest under {@link #OTHER_EXCHANGE}:
+ * one bad template must not create a series per row in every scraper downstream.
  */
 public final class RelayMetrics {
 
+    static final int MAX_EXCHANGES = 100;
+    static final String OTHER_EXCHANGE = "_other";
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RelayMetrics.class);
+
     private final MeterRegistry registry;
+    private final java.util.Set<String> exchanges = ConcurrentHashMap.newKeySet();
+    private volatile boolean warnedExchanges;
     private final Map<String, Counter> published = new ConcurrentHashMap<>();
     private final Map<String, Counter> confirmed = new ConcurrentHashMap<>();
     private final Map<String, Counter> nacked = new ConcurrentHashMap<>();
@@ -147,8 +155,27 @@ public final class RelayMetrics {
     private Counter counter(Map<String, Counter> cache, String name, String description, String exchange) {
         Counter c = cache.get(exchange);
         if (c == null) {
-            c = cache.computeIfAbsent(exchange, ex -> Counter.builder(name).description(description).tag("exchange", ex).register(registry));
+            c = cache.computeIfAbsent(label(exchange), ex -> Counter.builder(name).description(description).tag("exchange", ex).register(registry));
         }
         return c;
+    }
+
+    /** The exchange itself while fewer than {@link #MAX_EXCHANGES} have been seen, else {@link #OTHER_EXCHANGE}. */
+    private String label(String exchange) {
+        if (exchanges.contains(exchange)) {
+            return exchange;
+        }
+        synchronized (exchanges) {
+            if (exchanges.size() < MAX_EXCHANGES) {
+                exchanges.add(exchange);
+                return exchange;
+            }
+        }
+        if (!warnedExchanges) {
+            warnedExchanges = true;
+            LOG.warn("Events went to more than {} exchanges; the metrics count the others under exchange=\"{}\" (does exchange.template use a column "
+                    + "with many values?)", MAX_EXCHANGES, OTHER_EXCHANGE);
+        }
+        return OTHER_EXCHANGE;
     }
 }

@@ -27,7 +27,11 @@ final class BrokerConnection implements AutoCloseable {
     private Connection connection;
     private Channel channel;
     private long generation;
+    private volatile Connection current;
     private volatile String blockedReason;
+    private volatile long unblockedAtNanos = System.nanoTime();
+    /** When the publish now being written started; 0 when none is. */
+    private volatile long writingSinceNanos;
 
     BrokerConnection(SinkConfig sink, String connectionName, ConfirmTracker tracker) {
         this.factory = BrokerConnectionFactory.forSink(sink);
@@ -49,11 +53,14 @@ final class BrokerConnection implements AutoCloseable {
             return channel;
         }
         if (connection == null || !connection.isOpen()) {
+            blockedReason = null;
             connection = factory.newConnection(connectionName);
+            current = connection;
             connection.addBlockedListener(reason -> {
                 blockedReason = reason;
                 LOG.warn("RabbitMQ blocked the connection ({}); publishing waits until the alarm clears", reason);
             }, () -> {
+                unblockedAtNanos = System.nanoTime();
                 blockedReason = null;
                 LOG.info("RabbitMQ unblocked the connection");
             });
@@ -63,7 +70,7 @@ final class BrokerConnection implements AutoCloseable {
         ch.confirmSelect();
         long gen = tracker.newGeneration();
         ch.addConfirmListener((tag, multiple) -> tracker.ack(gen, tag, multiple), (tag, multiple) -> tracker.nack(gen, tag, multiple));
-        ch.addReturnListener(r -> tracker.returned(gen, r.getProperties().getMessageId(),
+        ch.addReturnListener(r -> tracker.returned(gen, r.getProperties().getMessageId(), r.getExchange(), r.getRoutingKey(), r.getBody(),
                 "unroutable: " + r.getReplyCode() + " " + r.getReplyText() + " (exchange '" + r.getExchange() + "', routing key '" + r.getRoutingKey() + "')"));
         ch.addShutdownListener(cause -> tracker.channelLost(gen, describe(cause)));
         channel = ch;
@@ -76,7 +83,44 @@ final class BrokerConnection implements AutoCloseable {
         Channel ch = channel();
         tracker.published(generation, ch.getNextPublishSeqNo(), p);
         OutgoingMessage m = p.message;
-        ch.basicPublish(m.exchange(), m.routingKey(), true, m.properties(), m.body());
+        writingSinceNanos = System.nanoTime();
+        try {
+            ch.basicPublish(m.exchange(), m.routingKey(), true, m.properties(), m.body());
+        }
+        finally {
+            writingSinceNanos = 0;
+        }
+    }
+
+    /**
+     * Aborts the connection when one publish has been stuck in its socket write for longer than
+     * {@code limit} while the broker does not say it blocks us: a peer that stopped reading (a
+     * stalled network path) would otherwise hold the publishing thread, and the pipeline's lock,
+     * until TCP gives up many minutes later. The aborted write fails and the sink recovers as after
+     * any lost connection. Safe from any thread.
+     */
+    boolean abortIfWriteStuck(java.time.Duration limit) {
+        long since = writingSinceNanos;
+        if (since == 0 || blockedReason != null || System.nanoTime() - since < limit.toNanos()) {
+            return false;
+        }
+        LOG.warn("A publish to RabbitMQ has been stuck in the socket for over {} ms (debezium.sink.rabbitmq.ackTimeout); dropping the connection",
+                limit.toMillis());
+        abort();
+        return true;
+    }
+
+    /** Closes the connection from any thread, freeing a publish stuck in the socket; the next use reconnects. */
+    void abort() {
+        Connection c = current;
+        if (c != null) {
+            try {
+                c.abort(1_000);
+            }
+            catch (RuntimeException e) {
+                LOG.debug("Aborting the RabbitMQ connection failed", e);
+            }
+        }
     }
 
     /** Declares a queue named after a static routing key, as Debezium Server's autoCreateRoutingKey does. */
@@ -89,11 +133,20 @@ final class BrokerConnection implements AutoCloseable {
         return blockedReason;
     }
 
+    /** When the broker last lifted a block (or the connection was made). */
+    long unblockedAtNanos() {
+        return unblockedAtNanos;
+    }
+
     /** Drops the channel and connection; the next {@link #channel()} opens fresh ones. */
     void reset() {
         closeQuietly();
         channel = null;
         connection = null;
+        current = null;
+        // A block belongs to the connection it was sent on; the next one starts unblocked until told otherwise.
+        blockedReason = null;
+        unblockedAtNanos = System.nanoTime();
     }
 
     @Override

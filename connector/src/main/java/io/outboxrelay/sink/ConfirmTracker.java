@@ -1,6 +1,7 @@
 package io.outboxrelay.sink;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
@@ -12,7 +13,9 @@ import io.outboxrelay.metrics.RelayMetrics;
  * Publisher confirms, tracked by delivery tag. Acks may come out of order and {@code multiple=true}
  * covers every tag up to the one given, so confirms are applied to a sorted map of what is in
  * flight rather than counted. Callbacks from a channel that has since been replaced carry an old
- * generation and are ignored: what was in flight on it is republished instead.
+ * generation and are ignored: what was in flight on it is republished instead. It applies what the
+ * broker says through {@link Publication}'s transitions and never sets a state itself. The window
+ * is bounded by count and by body bytes.
  */
 final class ConfirmTracker {
 
@@ -22,6 +25,7 @@ final class ConfirmTracker {
     private String failure;
     /** Counts acks, nacks and failures, so a waiter can tell whether one came after it last looked. */
     private long changes;
+    private long inFlightBytes;
 
     ConfirmTracker(RelayMetrics metrics) {
         this.metrics = metrics;
@@ -34,12 +38,19 @@ final class ConfirmTracker {
         return generation;
     }
 
+    /**
+     * Records a publish before it is written, so even an immediate confirm finds it. A publish on a
+     * channel already replaced is not tracked: its message stays IN_FLIGHT only until the pending
+     * recovery rewinds everything unconfirmed.
+     */
     synchronized void published(long gen, long sequence, Publication p) {
-        p.sequence = sequence;
-        p.publishedAtNanos = System.nanoTime();
-        p.state = Publication.State.IN_FLIGHT;
+        p.published(sequence);
         if (gen == generation) {
             inFlight.put(sequence, p);
+            inFlightBytes += p.bytes();
+        }
+        else {
+            p.rewound();
         }
     }
 
@@ -49,8 +60,8 @@ final class ConfirmTracker {
         }
         long now = System.nanoTime();
         for (Publication p : take(tag, multiple)) {
-            p.state = Publication.State.CONFIRMED;
-            metrics.confirmed(p.message.exchange(), p.publishedAtNanos, now, p.commitMicros);
+            p.acked();
+            metrics.confirmed(p.message.exchange(), p.publishedAtNanos(), now, p.commitMicros);
         }
         changed();
     }
@@ -61,21 +72,29 @@ final class ConfirmTracker {
         }
         List<Publication> nacked = take(tag, multiple);
         for (Publication p : nacked) {
-            p.state = Publication.State.PENDING;
+            p.rewound();
             metrics.nacked(p.message.exchange());
         }
         failure = "the broker rejected (nacked) " + nacked.size() + " message(s)";
         changed();
     }
 
-    /** A basic.return for {@code messageId}; it arrives before that message's ack. */
-    synchronized void returned(long gen, String messageId, String reason) {
+    /**
+     * A basic.return; it arrives before that message's ack. A return carries no delivery tag, so it
+     * is matched to the oldest unreturned message in flight with the same message id, exchange,
+     * routing key and body: two outbox rows may share an id, and a match on the id alone could
+     * park the routed one and deliver nothing of the other. Messages alike in all four are the same
+     * message, so which of them is parked does not change what anyone receives.
+     */
+    synchronized void returned(long gen, String messageId, String exchange, String routingKey, byte[] body, String reason) {
         if (gen != generation) {
             return;
         }
         for (Publication p : inFlight.values()) {
-            if (p.returnReason == null && messageId != null && messageId.equals(p.message.messageId())) {
-                p.returnReason = reason;
+            OutgoingMessage m = p.message;
+            if (p.state() == Publication.State.IN_FLIGHT && java.util.Objects.equals(messageId, m.messageId()) && m.exchange().equals(exchange)
+                    && m.routingKey().equals(routingKey) && Arrays.equals(m.body(), body)) {
+                p.returned(reason);
                 return;
             }
         }
@@ -97,9 +116,13 @@ final class ConfirmTracker {
         return inFlight.size();
     }
 
+    synchronized long inFlightBytes() {
+        return inFlightBytes;
+    }
+
     /** The publish time of the oldest unconfirmed message, or -1. */
     synchronized long oldestPublishedAtNanos() {
-        return inFlight.isEmpty() ? -1 : inFlight.firstEntry().getValue().publishedAtNanos;
+        return inFlight.isEmpty() ? -1 : inFlight.firstEntry().getValue().publishedAtNanos();
     }
 
     /**
@@ -109,10 +132,10 @@ final class ConfirmTracker {
     synchronized List<Publication> abandon() {
         List<Publication> lost = new ArrayList<>(inFlight.values());
         for (Publication p : lost) {
-            p.state = Publication.State.PENDING;
-            p.returnReason = null;
+            p.rewound();
         }
         inFlight.clear();
+        inFlightBytes = 0;
         generation++;
         failure = null;
         return lost;
@@ -139,19 +162,6 @@ final class ConfirmTracker {
         }
     }
 
-    /** Waits until fewer than {@code window} messages are in flight, a failure, or the timeout; true if there is room. */
-    synchronized boolean awaitRoom(int window, long timeoutMillis) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + timeoutMillis;
-        while (inFlight.size() >= window && failure == null) {
-            long left = deadline - System.currentTimeMillis();
-            if (left <= 0) {
-                return false;
-            }
-            wait(left);
-        }
-        return failure == null;
-    }
-
     private void changed() {
         changes++;
         notifyAll();
@@ -169,6 +179,9 @@ final class ConfirmTracker {
             if (p != null) {
                 taken.add(p);
             }
+        }
+        for (Publication p : taken) {
+            inFlightBytes -= p.bytes();
         }
         return taken;
     }

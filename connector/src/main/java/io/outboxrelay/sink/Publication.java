@@ -1,41 +1,198 @@
 package io.outboxrelay.sink;
 
+import java.util.EnumSet;
+import java.util.Set;
+
 import org.apache.kafka.connect.source.SourceRecord;
 
 import io.debezium.engine.ChangeEvent;
 
 /**
- * One record of a batch on its way to the broker. Its state changes on the engine thread (publish,
- * republish) and on the connection's thread (confirm, return), always under the
- * {@link ConfirmTracker}'s lock.
+ * One record the engine handed to the sink, and the one owner of its fate. Its state changes only
+ * here, by the named transitions below, each of which names the states it may start from and
+ * refuses any other: a transition from the wrong state is a bug and throws rather than quietly
+ * moving a record towards "marked processed".
+ * <pre>
+ *   PENDING ──publish──▶ IN_FLIGHT ──ack──▶ CONFIRMED ──────────────▶ DONE
+ *      ▲                  │    │
+ *      └──nack / rewind───┘    └─return──▶ RETURNED ──ack──▶ REFUSED ──parked──▶ PARKED ──▶ DONE
+ *   PENDING ──refuse (too large, no exchange)──────────────▶ REFUSED
+ *   (invalid row) REFUSED from the start;  (heartbeat, not an event) IGNORED ──▶ DONE
+ * </pre>
+ * Only CONFIRMED, PARKED and IGNORED may become DONE: a record is marked processed only once its
+ * outcome is durable (in a queue, or in the dead-letter table). REFUSED is the state that waits
+ * for the dead-letter write; while that write fails, the record stays REFUSED and nothing behind it
+ * can be marked, by any thread.
+ * <p>
+ * Callers on different threads (the engine thread or the tail finisher under the pipeline's lock,
+ * the connection's thread through the {@link ConfirmTracker}) move it, so each transition is
+ * atomic on this object's monitor.
  */
 final class Publication {
 
     enum State {
-        /** Not published yet, or to be published again after a failure. */
+        /** To be published: not yet, or again after a nack or a lost channel. */
         PENDING,
         /** Published, awaiting the broker's confirm. */
         IN_FLIGHT,
-        /** Confirmed by the broker (and, if {@link #returnReason} is set, returned as unroutable). */
+        /** The broker returned it as unroutable; its confirm is still to come. */
+        RETURNED,
+        /** Confirmed and routed to a queue: delivered. */
         CONFIRMED,
-        /** Handled: published and confirmed, dead-lettered, or not for publishing at all. */
+        /** Will not be delivered (returned, too large, no such exchange, an invalid row): to be parked. */
+        REFUSED,
+        /** Written to the dead-letter table. */
+        PARKED,
+        /** Not an outbox event (a heartbeat, another table's change): nothing to deliver. */
+        IGNORED,
+        /** Marked processed: the offset may pass it. */
         DONE
     }
 
+    /** Why a record is refused: which policy decides between parking it and stopping. */
+    enum Refusal {
+        /** The broker cannot take the message (no route, no exchange, too large): {@code relay.on-unroutable}. */
+        UNDELIVERABLE,
+        /** The router could not turn the row into a message: {@code relay.on-invalid}. */
+        INVALID
+    }
+
+    private static final Set<State> MARKABLE = EnumSet.of(State.CONFIRMED, State.PARKED, State.IGNORED);
+
     final ChangeEvent<SourceRecord, SourceRecord> event;
+    /** The message to publish; null for an invalid row or a record that is not an event. */
     final OutgoingMessage message;
     /** When the source transaction committed (Debezium's {@code ts_usec} offset), or 0 if unknown. */
     final long commitMicros;
-    State state;
-    long sequence;
-    long publishedAtNanos;
-    String returnReason;
+    private State state;
+    private Refusal refusal;
+    private String reason;
+    private long sequence;
+    private long publishedAtNanos;
 
-    Publication(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message) {
+    private Publication(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, State state, Refusal refusal, String reason) {
         this.event = event;
         this.message = message;
         this.commitMicros = event == null ? 0 : commitMicros(event.value());
-        this.state = message == null ? State.DONE : State.PENDING;
+        this.state = state;
+        this.refusal = refusal;
+        this.reason = reason;
+    }
+
+    /** An outbox event to publish. */
+    static Publication of(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message) {
+        return new Publication(event, message, State.PENDING, null, null);
+    }
+
+    /** A record that is not an outbox event: marked processed without publishing. */
+    static Publication ignored(ChangeEvent<SourceRecord, SourceRecord> event) {
+        return new Publication(event, null, State.IGNORED, null, null);
+    }
+
+    /** An outbox row the router could not turn into a message. */
+    static Publication invalid(ChangeEvent<SourceRecord, SourceRecord> event, String reason) {
+        return new Publication(event, null, State.REFUSED, Refusal.INVALID, reason);
+    }
+
+    /** An outbox event refused before publishing, e.g. larger than the relay will publish. */
+    static Publication refused(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, String reason) {
+        return new Publication(event, message, State.REFUSED, Refusal.UNDELIVERABLE, reason);
+    }
+
+    synchronized State state() {
+        return state;
+    }
+
+    /** Why it is refused (or parked); null otherwise. */
+    synchronized String reason() {
+        return reason;
+    }
+
+    synchronized Refusal refusal() {
+        return refusal;
+    }
+
+    synchronized long sequence() {
+        return sequence;
+    }
+
+    synchronized long publishedAtNanos() {
+        return publishedAtNanos;
+    }
+
+    /** The message's body size, which the confirm window counts; 0 for what is not published. */
+    int bytes() {
+        return message == null ? 0 : message.body().length;
+    }
+
+    /** Handed to the channel with delivery tag {@code tag}. */
+    synchronized void published(long tag) {
+        expect(State.PENDING);
+        sequence = tag;
+        publishedAtNanos = System.nanoTime();
+        state = State.IN_FLIGHT;
+    }
+
+    /** A basic.return: it reached no queue. The return comes before the message's ack. */
+    synchronized void returned(String why) {
+        expect(State.IN_FLIGHT);
+        reason = why;
+        refusal = Refusal.UNDELIVERABLE;
+        state = State.RETURNED;
+    }
+
+    /** The broker's ack: delivered, or (after a return) refused. */
+    synchronized void acked() {
+        expect(State.IN_FLIGHT, State.RETURNED);
+        state = state == State.RETURNED ? State.REFUSED : State.CONFIRMED;
+    }
+
+    /** A nack, or the channel it was published on is gone: publish it again, with the same message id. */
+    synchronized void rewound() {
+        expect(State.IN_FLIGHT, State.RETURNED);
+        reason = null;
+        refusal = null;
+        state = State.PENDING;
+    }
+
+    /** Not to be published at all: the broker is known to refuse it. */
+    synchronized void refuse(String why) {
+        expect(State.PENDING);
+        reason = why;
+        refusal = Refusal.UNDELIVERABLE;
+        state = State.REFUSED;
+    }
+
+    /** Its dead letter is written: from now on its outcome is durable. */
+    synchronized void parked() {
+        expect(State.REFUSED);
+        state = State.PARKED;
+    }
+
+    /** Marked processed. Only a durable outcome may be: see the class comment. */
+    synchronized void done() {
+        if (!MARKABLE.contains(state)) {
+            throw new IllegalStateException("a " + state + " record cannot be marked processed");
+        }
+        state = State.DONE;
+    }
+
+    synchronized boolean markable() {
+        return MARKABLE.contains(state);
+    }
+
+    /** Not yet delivered nor parked: what the "behind source" gauge looks for. */
+    synchronized boolean unfinished() {
+        return state == State.PENDING || state == State.IN_FLIGHT || state == State.RETURNED || state == State.REFUSED;
+    }
+
+    private void expect(State... allowed) {
+        for (State s : allowed) {
+            if (state == s) {
+                return;
+            }
+        }
+        throw new IllegalStateException("a " + state + " record cannot move that way (expected " + java.util.Arrays.toString(allowed) + ")");
     }
 
     private static long commitMicros(SourceRecord record) {

@@ -1,6 +1,7 @@
 package io.outboxrelay.sink;
 
 import java.io.IOException;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashSet;
@@ -8,7 +9,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.BiConsumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,13 +23,17 @@ import io.outboxrelay.metrics.RelayMetrics;
 
 /**
  * The records the engine has handed to the sink and that are not yet marked processed, in source
- * order and across batches. It publishes them within the confirm window, marks them processed
- * strictly in order up to the last contiguous finished one, and after a failure rewinds to the
+ * order and across batches. It publishes them within the window, marks them processed strictly in
+ * order up to the last contiguous one whose outcome is durable, and after a failure rewinds to the
  * first unconfirmed one and republishes from there with the same message ids.
  * <p>
  * Carrying the unconfirmed tail from one batch into the next is what lets the engine poll again
  * while confirms are on their way: a batch then costs a publish, not a confirm round trip and an
  * offset flush, so batches can be as small as one record and a lone event leaves at once.
+ * <p>
+ * The window ({@code max.in.flight}, {@code max.in.flight.bytes}) counts every message published
+ * and not yet marked, not only the unconfirmed ones: while a dead letter cannot be written,
+ * confirmed records pile up behind it, and the window is what stops the engine then.
  * <p>
  * Two threads drive it, one at a time under its lock: the engine thread in {@code handleBatch},
  * and the {@link TailFinisher} while the engine thread waits for new records. Debezium's record
@@ -40,12 +44,13 @@ final class PublishPipeline {
     private static final Logger LOG = LoggerFactory.getLogger(PublishPipeline.class);
     private static final Pattern MISSING_EXCHANGE = Pattern.compile("NOT_FOUND - no exchange '([^']*)'");
     private static final Pattern TOO_LARGE = Pattern.compile("message size (\\d+) is larger than (?:configured )?max size (\\d+)");
+    private static final Duration PARK_RETRY_MAX = Duration.ofSeconds(30);
 
     /** What an {@link #advance} left to do. */
     enum Progress {
-        /** Everything is published; what remains waits only for confirms. */
+        /** Everything is published; what remains waits only for confirms (or a dead-letter write). */
         PUBLISHED,
-        /** Records wait for room in the confirm window. */
+        /** Records wait for room in the window, or for the broker to stop blocking the connection. */
         WINDOW_FULL,
         /** A failure was met; publishing resumes after the back-off. */
         BACKING_OFF
@@ -55,31 +60,46 @@ final class PublishPipeline {
     private final RelayMetrics metrics;
     private final ConfirmTracker tracker;
     private final BrokerConnection broker;
-    /** Handles a record the broker returned or cannot take: dead-letters it, or throws to stop the engine. */
-    private final BiConsumer<Publication, String> onReturned;
+    private final Parking parking;
+    /** Asks for the engine to be stopped: a policy says so, and the engine thread may not come back to throw. */
+    private final Runnable stopEngine;
     private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Publication> unmarked = new ArrayDeque<>();
     private final ArrayDeque<Publication> unpublished = new ArrayDeque<>();
     private final Set<String> declaredQueues = new HashSet<>();
     private DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer;
+    /** Set once a record that a fail policy stops at was appended: nothing behind it is published, since it would only be published again. */
+    private boolean stopAhead;
     private Duration backoff;
     private long retryAtNanos;
+    private Duration parkBackoff;
+    private long parkRetryAtNanos;
+    /** Messages published (at least once) and not yet marked, and their body bytes: the window. */
+    private int windowCount;
+    private long windowBytes;
     /** The broker's max_message_size once a message exceeded it (the broker closes the channel on such a publish); 0 until then. */
     private long brokerMaxMessageSize;
     private volatile boolean recovering;
     private volatile int unmarkedCount;
-    /** Commit time of the oldest record not yet confirmed; 0 when there is none. */
-    private volatile long oldestUnconfirmedCommitMicros;
+    private volatile long heldBytes;
+    /** Commit time of the oldest record not yet delivered or parked; 0 when there is none. */
+    private volatile long oldestUnfinishedCommitMicros;
+    /** Why the dead-letter table refuses the head record, while it does. */
+    private volatile String parkFailure;
+    /** Why the relay must stop (a fail policy met a record); once set, nothing more is marked. */
+    private volatile String fatal;
 
-    PublishPipeline(SinkConfig sink, RelayMetrics metrics, ConfirmTracker tracker, BrokerConnection broker,
-                    BiConsumer<Publication, String> onReturned) {
+    PublishPipeline(SinkConfig sink, RelayMetrics metrics, ConfirmTracker tracker, BrokerConnection broker, Parking parking, Runnable stopEngine) {
         this.sink = sink;
         this.metrics = metrics;
         this.tracker = tracker;
         this.broker = broker;
-        this.onReturned = onReturned;
+        this.parking = parking;
+        this.stopEngine = stopEngine;
         this.backoff = sink.retryBackoffInitial();
         this.retryAtNanos = System.nanoTime();
+        this.parkBackoff = sink.retryBackoffInitial();
+        this.parkRetryAtNanos = System.nanoTime();
     }
 
     void lock() {
@@ -99,8 +119,11 @@ final class PublishPipeline {
         committer = batchCommitter;
         for (Publication p : batch) {
             unmarked.add(p);
-            if (p.state == Publication.State.PENDING) {
+            if (p.state() == Publication.State.PENDING && !stopAhead) {
                 unpublished.add(p);
+            }
+            else if (p.state() == Publication.State.REFUSED && parking.stopReason(p) != null) {
+                stopAhead = true;
             }
         }
         unmarkedCount = unmarked.size();
@@ -108,11 +131,9 @@ final class PublishPipeline {
 
     /**
      * One step that never waits: recovers from a failure the tracker reports, publishes while the
-     * window has room, and marks processed what is finished. With {@code handleReturned} a returned
-     * record is dead-lettered (or stops the engine by throwing, which only the engine thread may
-     * do); without it marking stops in front of it. Under the lock.
+     * window has room, parks what is refused and marks processed what is finished. Under the lock.
      */
-    Progress advance(boolean handleReturned) throws InterruptedException {
+    Progress advance() throws InterruptedException {
         String failure = tracker.failure();
         if (failure == null && confirmOverdue()) {
             failure = "no confirm within " + sink.ackTimeout().toMillis() + " ms (debezium.sink.rabbitmq.ackTimeout) for "
@@ -122,7 +143,7 @@ final class PublishPipeline {
             recover(failure);
         }
         if (System.nanoTime() - retryAtNanos < 0) {
-            markFinished(handleReturned);
+            markFinished();
             return Progress.BACKING_OFF;
         }
         try {
@@ -130,14 +151,14 @@ final class PublishPipeline {
         }
         catch (IOException | TimeoutException | RuntimeException e) {
             recover(e.getClass().getSimpleName() + ": " + e.getMessage());
-            markFinished(handleReturned);
+            markFinished();
             return Progress.BACKING_OFF;
         }
         if (tracker.failure() == null) {
             backoff = sink.retryBackoffInitial();
             recovering = false;
         }
-        markFinished(handleReturned);
+        markFinished();
         return unpublished.isEmpty() ? Progress.PUBLISHED : Progress.WINDOW_FULL;
     }
 
@@ -150,7 +171,12 @@ final class PublishPipeline {
 
     /** How long a waiting caller may sleep before the next {@link #advance} has something new to try. */
     long millisUntilRetry() {
-        long left = retryAtNanos - System.nanoTime();
+        long now = System.nanoTime();
+        long left = retryAtNanos - now;
+        if (parkFailure != null) {
+            long park = parkRetryAtNanos - now;
+            left = left <= 0 ? park : Math.min(left, park);
+        }
         return left <= 0 ? 0 : Math.max(1, left / 1_000_000);
     }
 
@@ -159,70 +185,131 @@ final class PublishPipeline {
         return unmarkedCount;
     }
 
+    /** Body bytes of the messages in the window. */
+    long heldBytes() {
+        return heldBytes;
+    }
+
     boolean recovering() {
         return recovering;
     }
 
-    long oldestUnconfirmedCommitMicros() {
-        return oldestUnconfirmedCommitMicros;
+    long oldestUnfinishedCommitMicros() {
+        return oldestUnfinishedCommitMicros;
+    }
+
+    /** Why a dead letter cannot be written right now, or null. */
+    String parkFailure() {
+        return parkFailure;
+    }
+
+    /** Why the relay must stop, or null. */
+    String fatal() {
+        return fatal;
     }
 
     private void publishWhileRoom() throws IOException, TimeoutException, InterruptedException {
         while (!unpublished.isEmpty()) {
             Publication p = unpublished.peek();
-            if (brokerMaxMessageSize > 0 && p.message.body().length > brokerMaxMessageSize) {
-                // Known to be refused: parking it here spares a channel close and reconnect per oversized event.
-                park(p, tooLarge(p.message.body().length));
+            if (brokerMaxMessageSize > 0 && p.bytes() > brokerMaxMessageSize) {
+                // Known to be refused: refusing it here spares a channel close and reconnect per oversized event.
+                p.refuse(tooLarge(p.bytes()));
                 unpublished.poll();
                 continue;
             }
-            if (!tracker.awaitRoom(sink.maxInFlight(), 0)) {
+            if (!roomFor(p) || broker.blockedReason() != null) {
+                // While the broker blocks the connection a publish can hang in a socket write, holding this lock; so none is tried.
                 return;
             }
             if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.TOPIC
                     && declaredQueues.add(p.message.routingKey())) {
                 broker.declareQueue(p.message.routingKey(), sink.routingKeyDurable());
             }
+            boolean first = p.sequence() == 0;
             broker.publish(p);
+            if (first) {
+                windowCount++;
+                windowBytes += p.bytes();
+                heldBytes = windowBytes;
+            }
             metrics.published(p.message.exchange());
             unpublished.poll();
         }
     }
 
-    /** Marks processed, in order, every record from the head on that is finished. */
-    private void markFinished(boolean handleReturned) throws InterruptedException {
-        while (!unmarked.isEmpty()) {
-            Publication p = unmarked.peek();
-            String returned;
-            synchronized (tracker) {
-                if (p.state == Publication.State.CONFIRMED) {
-                    if (p.returnReason != null && !handleReturned) {
-                        break;
-                    }
-                    p.state = Publication.State.DONE;
-                }
-                else if (p.state != Publication.State.DONE) {
-                    break;
-                }
-                returned = p.returnReason;
-                p.returnReason = null;
-            }
-            if (returned != null) {
-                onReturned.accept(p, returned);
-            }
-            committer.markProcessed(p.event);
-            unmarked.poll();
+    /** A message larger than the byte window goes alone, so that no size is stuck forever. */
+    private boolean roomFor(Publication p) {
+        boolean counted = p.sequence() != 0;
+        if (counted || windowCount == 0) {
+            return true;
         }
-        unmarkedCount = unmarked.size();
-        oldestUnconfirmedCommitMicros = oldestUnconfirmed();
+        return windowCount < sink.maxInFlight() && windowBytes + p.bytes() <= sink.maxInFlightBytes();
     }
 
-    private long oldestUnconfirmed() {
-        synchronized (tracker) {
-            for (Publication p : unmarked) {
-                if (p.state == Publication.State.PENDING || p.state == Publication.State.IN_FLIGHT) {
-                    return p.commitMicros;
-                }
+    /**
+     * Marks processed, in order, every record from the head on whose outcome is durable; parks the
+     * head when it is refused. Stops at the first record still on its way, at a dead letter that
+     * cannot be written (retried after a back-off) and for good once a fail policy is met.
+     */
+    private void markFinished() throws InterruptedException {
+        while (!unmarked.isEmpty() && fatal == null) {
+            Publication p = unmarked.peek();
+            if (p.state() == Publication.State.REFUSED && !park(p)) {
+                break;
+            }
+            if (!p.markable()) {
+                break;
+            }
+            p.done();
+            committer.markProcessed(p.event);
+            unmarked.poll();
+            if (p.sequence() != 0) {
+                windowCount--;
+                windowBytes -= p.bytes();
+            }
+        }
+        heldBytes = windowBytes;
+        unmarkedCount = unmarked.size();
+        oldestUnfinishedCommitMicros = oldestUnfinished();
+    }
+
+    /** Parks the refused head record; false while it cannot be (the table refuses it, or the relay must stop). */
+    private boolean park(Publication p) {
+        String stop = parking.stopReason(p);
+        if (stop != null) {
+            fatal = stop;
+            LOG.error("{}: stopping; nothing from this event on is acknowledged, so it is read again on the next start", stop);
+            stopEngine.run();
+            return false;
+        }
+        if (System.nanoTime() - parkRetryAtNanos < 0) {
+            return false;
+        }
+        try {
+            parking.park(p);
+        }
+        catch (SQLException | RuntimeException e) {
+            parkRetryAtNanos = System.nanoTime() + parkBackoff.toNanos();
+            LOG.error("Cannot park outbox event {} ({}): {}. Nothing from this event on is marked processed; retrying in {} ms",
+                    p.message != null ? p.message.messageId() : "(invalid row)", p.reason(), e.getMessage(), parkBackoff.toMillis());
+            Duration doubled = parkBackoff.multipliedBy(2);
+            parkBackoff = doubled.compareTo(PARK_RETRY_MAX) > 0 ? PARK_RETRY_MAX : doubled;
+            parkFailure = "cannot write the dead-letter table " + parking.table() + " (relay.dead-letter.table): " + e.getMessage();
+            return false;
+        }
+        p.parked();
+        if (parkFailure != null) {
+            LOG.info("The dead-letter table {} takes rows again", parking.table());
+        }
+        parkFailure = null;
+        parkBackoff = sink.retryBackoffInitial();
+        return true;
+    }
+
+    private long oldestUnfinished() {
+        for (Publication p : unmarked) {
+            if (p.unfinished()) {
+                return p.commitMicros;
             }
         }
         return 0;
@@ -232,7 +319,7 @@ final class PublishPipeline {
     private void recover(String failure) {
         recovering = true;
         metrics.reconnected();
-        List<Publication> lost = tracker.abandon();
+        tracker.abandon();
         broker.reset();
         String missingExchange = missingExchange(failure);
         Matcher tooLarge = TOO_LARGE.matcher(failure);
@@ -240,41 +327,49 @@ final class PublishPipeline {
             brokerMaxMessageSize = Long.parseLong(tooLarge.group(2));
         }
         unpublished.clear();
-        int parked = 0;
+        int refused = 0;
         for (Publication p : unmarked) {
-            if (p.state != Publication.State.PENDING) {
+            if (p.state() == Publication.State.REFUSED && parking.stopReason(p) != null) {
+                break;
+            }
+            if (p.state() != Publication.State.PENDING) {
                 continue;
             }
             if (missingExchange != null && missingExchange.equals(p.message.exchange())) {
-                park(p, "unroutable: exchange '" + missingExchange + "' does not exist");
-                parked++;
+                p.refuse("unroutable: exchange '" + missingExchange + "' does not exist");
+                refused++;
             }
-            else if (brokerMaxMessageSize > 0 && p.message.body().length > brokerMaxMessageSize) {
-                park(p, tooLarge(p.message.body().length));
-                parked++;
+            else if (brokerMaxMessageSize > 0 && p.bytes() > brokerMaxMessageSize) {
+                p.refuse(tooLarge(p.bytes()));
+                refused++;
             }
             else {
                 unpublished.add(p);
             }
         }
-        LOG.warn("RabbitMQ publishing failed ({}); {} unconfirmed message(s) will be republished with their message ids{}",
-                failure, lost.size() - parked, parked > 0 ? ", " + parked + " that the broker cannot take are dead-lettered" : "");
+        LOG.warn("RabbitMQ publishing failed ({}); {} message(s) not yet confirmed will be published with their message ids{}",
+                failure, unpublished.size(), refused > 0 ? ", " + refused + " that the broker cannot take are dead-lettered" : "");
         retryAtNanos = System.nanoTime() + backoff.toNanos();
         Duration doubled = backoff.multipliedBy(2);
         backoff = doubled.compareTo(sink.retryBackoffMax()) > 0 ? sink.retryBackoffMax() : doubled;
     }
 
-    /** Finishes a record the broker cannot take without publishing it: it is dead-lettered when marked. */
-    private void park(Publication p, String reason) {
-        synchronized (tracker) {
-            p.returnReason = reason;
-            p.state = Publication.State.CONFIRMED;
-        }
-    }
-
+    /**
+     * Whether the oldest unconfirmed message waited longer than {@code ackTimeout}. While the broker
+     * blocks the connection it confirms nothing that is still in the socket, and that is a pause,
+     * not a failure: the clock starts again when the block lifts.
+     */
     private boolean confirmOverdue() {
+        if (broker.blockedReason() != null) {
+            return false;
+        }
         long oldest = tracker.oldestPublishedAtNanos();
-        return oldest >= 0 && System.nanoTime() - oldest > sink.ackTimeout().toNanos();
+        if (oldest < 0) {
+            return false;
+        }
+        long unblocked = broker.unblockedAtNanos();
+        long since = unblocked - oldest > 0 ? unblocked : oldest;
+        return System.nanoTime() - since > sink.ackTimeout().toNanos();
     }
 
     private String tooLarge(int size) {

@@ -13,7 +13,9 @@ import org.slf4j.LoggerFactory;
  * unhandled, until the next batch, which on an idle outbox is the next heartbeat.
  * <p>
  * It steps in only once the engine thread has been out of {@code handleBatch} for a moment, so
- * under load it does not compete with the engine thread for the pipeline's lock.
+ * under load it does not compete with the engine thread for the pipeline's lock. It is also the
+ * watchdog for a publish stuck in its socket write (see {@link BrokerConnection#abortIfWriteStuck}),
+ * which no thread holding the lock could notice.
  */
 final class TailFinisher implements AutoCloseable {
 
@@ -27,20 +29,20 @@ final class TailFinisher implements AutoCloseable {
 
     private final PublishPipeline pipeline;
     private final ConfirmTracker tracker;
+    private final BrokerConnection broker;
+    private final java.time.Duration writeLimit;
     private final Thread thread;
     private volatile boolean engineInBatch;
     private volatile long engineLeftAtNanos = System.nanoTime();
-    /** Set once the engine thread will not enter the sink again: returned records may then be handled here. */
+    /** Set once the engine thread will not enter the sink again (draining). */
     private volatile boolean engineGone;
     private volatile boolean closed;
 
-    /** Whether returned records may be dead-lettered here at all (not when a policy says to stop the engine instead). */
-    private final boolean handlesReturned;
-
-    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, String relayName, boolean handlesReturned) {
+    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, BrokerConnection broker, String relayName, java.time.Duration writeLimit) {
         this.pipeline = pipeline;
-        this.handlesReturned = handlesReturned;
         this.tracker = tracker;
+        this.broker = broker;
+        this.writeLimit = writeLimit;
         this.thread = new Thread(this::run, "outbox-relay-tail " + relayName);
         thread.setDaemon(true);
     }
@@ -67,15 +69,16 @@ final class TailFinisher implements AutoCloseable {
     private void run() {
         try {
             while (!closed) {
+                broker.abortIfWriteStuck(writeLimit);
                 if (pipeline.unmarked() > 0 && engineQuiet() && pipeline.tryLock()) {
                     long seen = tracker.changes();
                     PublishPipeline.Progress progress;
                     try {
-                        progress = pipeline.advance(handlesReturned || engineGone);
+                        progress = pipeline.advance();
                     }
                     catch (RuntimeException e) {
-                        // A dead letter that cannot be written: the record stays unmarked; the engine thread meets it again and stops.
-                        LOG.warn("Finishing the unconfirmed tail failed: {}", e.getMessage());
+                        // Nothing was marked past the record that failed; the next pass, or the engine thread, meets it again.
+                        LOG.error("Finishing the unconfirmed tail failed: {}", e.toString());
                         progress = PublishPipeline.Progress.BACKING_OFF;
                     }
                     finally {

@@ -11,8 +11,12 @@ class ConfirmTrackerTest {
     private final ConfirmTracker tracker = new ConfirmTracker(RelayMetrics.inMemory());
 
     private Publication publish(long gen, long seq) {
-        Publication p = new Publication(null, new OutgoingMessage("x", "k",
-                new com.rabbitmq.client.AMQP.BasicProperties.Builder().messageId("m" + seq).build(), new byte[0]));
+        return publish(gen, seq, "m" + seq, "k", new byte[0]);
+    }
+
+    private Publication publish(long gen, long seq, String messageId, String routingKey, byte[] body) {
+        Publication p = Publication.of(null, new OutgoingMessage("x", routingKey,
+                new com.rabbitmq.client.AMQP.BasicProperties.Builder().messageId(messageId).build(), body));
         tracker.published(gen, seq, p);
         return p;
     }
@@ -25,12 +29,12 @@ class ConfirmTrackerTest {
         Publication p3 = publish(gen, 3);
         Publication p4 = publish(gen, 4);
         tracker.ack(gen, 3, false);
-        assertThat(p3.state).isEqualTo(Publication.State.CONFIRMED);
-        assertThat(p1.state).isEqualTo(Publication.State.IN_FLIGHT);
+        assertThat(p3.state()).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p1.state()).isEqualTo(Publication.State.IN_FLIGHT);
         tracker.ack(gen, 2, true);
-        assertThat(p1.state).isEqualTo(Publication.State.CONFIRMED);
-        assertThat(p2.state).isEqualTo(Publication.State.CONFIRMED);
-        assertThat(p4.state).isEqualTo(Publication.State.IN_FLIGHT);
+        assertThat(p1.state()).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p2.state()).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p4.state()).isEqualTo(Publication.State.IN_FLIGHT);
         assertThat(tracker.inFlight()).isEqualTo(1);
     }
 
@@ -60,19 +64,45 @@ class ConfirmTrackerTest {
         long gen = tracker.newGeneration();
         Publication p1 = publish(gen, 1);
         tracker.nack(gen, 1, false);
-        assertThat(p1.state).isEqualTo(Publication.State.PENDING);
+        assertThat(p1.state()).isEqualTo(Publication.State.PENDING);
         assertThat(tracker.failure()).contains("nacked");
     }
 
     @Test
-    void returnMarksTheMessageByIdBeforeItsAck() {
+    void aReturnFollowedByItsAckRefusesTheMessage() {
         long gen = tracker.newGeneration();
-        publish(gen, 1);
+        Publication p1 = publish(gen, 1);
         Publication p2 = publish(gen, 2);
-        tracker.returned(gen, "m2", "unroutable: 312 NO_ROUTE");
+        tracker.returned(gen, "m2", "x", "k", new byte[0], "unroutable: 312 NO_ROUTE");
+        assertThat(p2.state()).isEqualTo(Publication.State.RETURNED);
         tracker.ack(gen, 2, true);
-        assertThat(p2.returnReason).isEqualTo("unroutable: 312 NO_ROUTE");
-        assertThat(p2.state).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p2.reason()).isEqualTo("unroutable: 312 NO_ROUTE");
+        assertThat(p2.state()).as("returned, then confirmed: to be parked").isEqualTo(Publication.State.REFUSED);
+        assertThat(p1.state()).isEqualTo(Publication.State.CONFIRMED);
+    }
+
+    @Test
+    void aReturnIsMatchedByItsRoutingAndBodyNotByTheMessageIdAlone() {
+        long gen = tracker.newGeneration();
+        // Two outbox rows with one id: the first is routed, the second goes nowhere.
+        Publication routed = publish(gen, 1, "same", "orders", "{\"a\":1}".getBytes());
+        Publication lost = publish(gen, 2, "same", "nowhere", "{\"a\":2}".getBytes());
+        tracker.returned(gen, "same", "x", "nowhere", "{\"a\":2}".getBytes(), "unroutable: 312 NO_ROUTE");
+        tracker.ack(gen, 2, true);
+        assertThat(routed.state()).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(lost.state()).isEqualTo(Publication.State.REFUSED);
+    }
+
+    @Test
+    void theWindowCountsBodyBytes() {
+        long gen = tracker.newGeneration();
+        publish(gen, 1, "a", "k", new byte[100]);
+        publish(gen, 2, "b", "k", new byte[50]);
+        assertThat(tracker.inFlightBytes()).isEqualTo(150);
+        tracker.ack(gen, 1, false);
+        assertThat(tracker.inFlightBytes()).isEqualTo(50);
+        tracker.abandon();
+        assertThat(tracker.inFlightBytes()).isZero();
     }
 
     @Test
@@ -82,15 +112,15 @@ class ConfirmTrackerTest {
         tracker.channelLost(gen, "connection reset");
         assertThat(tracker.failure()).isEqualTo("connection reset");
         assertThat(tracker.abandon()).containsExactly(p1);
-        assertThat(p1.state).isEqualTo(Publication.State.PENDING);
+        assertThat(p1.state()).isEqualTo(Publication.State.PENDING);
         assertThat(tracker.failure()).as("the abandoned channel's failure is forgotten").isNull();
         tracker.ack(gen, 1, true);
-        assertThat(p1.state).as("a late ack from the old channel").isEqualTo(Publication.State.PENDING);
+        assertThat(p1.state()).as("a late ack from the old channel").isEqualTo(Publication.State.PENDING);
         long next = tracker.newGeneration();
         assertThat(tracker.failure()).isNull();
         Publication again = publish(next, 1);
         tracker.ack(next, 1, false);
-        assertThat(again.state).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(again.state()).isEqualTo(Publication.State.CONFIRMED);
     }
 
     @Test
@@ -99,6 +129,6 @@ class ConfirmTrackerTest {
         assertThat(tracker.oldestPublishedAtNanos()).isEqualTo(-1);
         Publication p1 = publish(gen, 1);
         publish(gen, 2);
-        assertThat(tracker.oldestPublishedAtNanos()).isEqualTo(p1.publishedAtNanos);
+        assertThat(tracker.oldestPublishedAtNanos()).isEqualTo(p1.publishedAtNanos());
     }
 }

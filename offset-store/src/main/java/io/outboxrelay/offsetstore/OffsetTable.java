@@ -129,10 +129,20 @@ final class OffsetTable implements AutoCloseable {
                 props.setProperty("password", config.password());
             }
             props.setProperty("ApplicationName", "outbox-relay offset store");
+            // Defaults that the URL's own parameters override: a half-open connection must fail, not hang a flush.
+            props.setProperty("connectTimeout", Long.toString(seconds(config.connectTimeout())));
+            props.setProperty("loginTimeout", Long.toString(seconds(config.connectTimeout())));
+            props.setProperty("socketTimeout", Long.toString(seconds(config.socketTimeout())));
+            props.setProperty("tcpKeepAlive", "true");
             connection = DriverManager.getConnection(config.url(), props);
             connection.setAutoCommit(false);
         }
         return connection;
+    }
+
+    /** pgjdbc takes whole seconds, and 0 would mean no limit at all. */
+    private static long seconds(java.time.Duration d) {
+        return Math.max(1, (d.toMillis() + 999) / 1000);
     }
 
     static byte[] bytes(ByteBuffer buffer) {

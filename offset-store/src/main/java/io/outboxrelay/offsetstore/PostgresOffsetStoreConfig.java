@@ -29,6 +29,8 @@ public final class PostgresOffsetStoreConfig {
     public static final String RETRY_TIMEOUT_MS = PREFIX + "retry.timeout.ms";
     public static final String RETRY_BACKOFF_INITIAL_MS = PREFIX + "retry.backoff.initial.ms";
     public static final String RETRY_BACKOFF_MAX_MS = PREFIX + "retry.backoff.max.ms";
+    public static final String CONNECT_TIMEOUT_MS = PREFIX + "connect.timeout.ms";
+    public static final String SOCKET_TIMEOUT_MS = PREFIX + "socket.timeout.ms";
 
     public static final String DEFAULT_TABLE = "outbox_relay_offsets";
     /** The engine's name, which the namespace defaults to. */
@@ -53,7 +55,12 @@ public final class PostgresOffsetStoreConfig {
             .define(RETRY_BACKOFF_INITIAL_MS, Type.LONG, 100L, ConfigDef.Range.atLeast(1), Importance.LOW,
                     "First pause between retries; it doubles up to " + RETRY_BACKOFF_MAX_MS + ".")
             .define(RETRY_BACKOFF_MAX_MS, Type.LONG, 5_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
-                    "Longest pause between retries.");
+                    "Longest pause between retries.")
+            .define(CONNECT_TIMEOUT_MS, Type.LONG, 10_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "How long opening a connection (TCP connect and log-in) may take.")
+            .define(SOCKET_TIMEOUT_MS, Type.LONG, 30_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
+                    "The longest wait for one answer from the server: a half-open connection fails after it and is opened again. "
+                            + "TCP keep-alive is on as well.");
 
     private final String url;
     private final String user;
@@ -63,9 +70,12 @@ public final class PostgresOffsetStoreConfig {
     private final Duration retryTimeout;
     private final Duration backoffInitial;
     private final Duration backoffMax;
+    private final Duration connectTimeout;
+    private final Duration socketTimeout;
 
     private PostgresOffsetStoreConfig(String url, String user, String password, String table, String namespace,
-                                      Duration retryTimeout, Duration backoffInitial, Duration backoffMax) {
+                                      Duration retryTimeout, Duration backoffInitial, Duration backoffMax, Duration connectTimeout,
+                                      Duration socketTimeout) {
         this.url = url;
         this.user = user;
         this.password = password;
@@ -74,6 +84,8 @@ public final class PostgresOffsetStoreConfig {
         this.retryTimeout = retryTimeout;
         this.backoffInitial = backoffInitial;
         this.backoffMax = backoffMax;
+        this.connectTimeout = connectTimeout;
+        this.socketTimeout = socketTimeout;
     }
 
     /**
@@ -102,7 +114,9 @@ public final class PostgresOffsetStoreConfig {
         return new PostgresOffsetStoreConfig(url, (String) parsed.get(USER), password(parsed), table, namespace,
                 Duration.ofMillis((Long) parsed.get(RETRY_TIMEOUT_MS)),
                 Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_INITIAL_MS)),
-                Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_MAX_MS)));
+                Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_MAX_MS)),
+                Duration.ofMillis((Long) parsed.get(CONNECT_TIMEOUT_MS)),
+                Duration.ofMillis((Long) parsed.get(SOCKET_TIMEOUT_MS)));
     }
 
     private static String password(Map<String, Object> parsed) {
@@ -149,5 +163,13 @@ public final class PostgresOffsetStoreConfig {
 
     public Duration backoffMax() {
         return backoffMax;
+    }
+
+    public Duration connectTimeout() {
+        return connectTimeout;
+    }
+
+    public Duration socketTimeout() {
+        return socketTimeout;
     }
 }

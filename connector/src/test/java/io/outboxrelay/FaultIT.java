@@ -207,7 +207,7 @@ class FaultIT {
     }
 
     /** The longest pause between two deliveries after the fault: how long the stream stood still. */
-    private static long longestGapAfter(List<Long> arrivals, long faultAt) {
+    static long longestGapAfter(List<Long> arrivals, long faultAt) {
         long previous = faultAt;
         long longest = 0;
         for (long t : arrivals) {

@@ -90,6 +90,11 @@ public final class RelayProcess implements AutoCloseable {
         return Files.readString(log);
     }
 
+    /** The port of its health and metrics endpoints. */
+    public int httpPort() {
+        return httpPort;
+    }
+
     public long pid() {
         return process.pid();
     }

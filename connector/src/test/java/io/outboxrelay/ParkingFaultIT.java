@@ -154,6 +154,7 @@ class ParkingFaultIT {
             db.execute("REVOKE INSERT ON outbox_relay_dead_letter FROM " + role);
             write(name + "-a", 100);
             String unroutable = insert("nowhere", name + "-x", "{\"lost\": 1}");
+            String invalid = insert("order", name + "-y", null);
             write(name + "-b", 100);
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(relay.log()).contains("Cannot park outbox event " + unroutable,
                     "permission denied for table outbox_relay_dead_letter"));
@@ -165,11 +166,11 @@ class ParkingFaultIT {
             assertThat(parked(name)).isEmpty();
 
             db.execute("GRANT INSERT ON outbox_relay_dead_letter TO " + role);
-            await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> assertThat(parked(name)).containsKey(unroutable));
+            await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> assertThat(parked(name)).containsKeys(unroutable, invalid));
             Set<String> committed = committed(name + "-a", name + "-b");
             DeliveryCheck check = DeliveryCheck.of(recorder.awaitIds(committed, Duration.ofSeconds(90)), committed);
-            FaultIT.report("relay as a least-privilege role: INSERT on the dead-letter table revoked while an unroutable event arrives, PostgreSQL "
-                    + "restarted meanwhile, then granted again: event parked, " + check);
+            FaultIT.report("relay as a least-privilege role: INSERT on the dead-letter table revoked while an unroutable event and an invalid row "
+                    + "arrive, PostgreSQL restarted meanwhile, then granted again: both parked, " + check);
             assertThat(check.lost()).isZero();
             assertThat(check.orderViolations()).isEmpty();
         }

@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.TimeoutException;
 
 import org.apache.kafka.connect.source.SourceRecord;
@@ -153,7 +154,7 @@ public final class EngineSupervisor implements Health {
                 return "cannot prepare publication " + config.publicationName() + " in " + config.database().jdbcUrl() + " (relay.publication.columns): " + e.getMessage();
             }
         }
-        java.util.concurrent.atomic.AtomicReference<DebeziumEngine<?>> toStop = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<DebeziumEngine<?>> toStop = new AtomicReference<>();
         // Closed from a thread of its own: the caller holds the sink's lock, which the engine thread may be waiting for.
         Runnable stopEngine = () -> {
             Thread closer = new Thread(() -> closeQuietly(toStop.get()), "outbox-relay-engine-stop");

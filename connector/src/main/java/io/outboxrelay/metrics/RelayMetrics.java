@@ -2,9 +2,13 @@ package io.outboxrelay.metrics;
 
 import java.time.Duration;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -32,10 +36,10 @@ public final class RelayMetrics {
 
     static final int MAX_EXCHANGES = 100;
     static final String OTHER_EXCHANGE = "_other";
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RelayMetrics.class);
+    private static final Logger LOG = LoggerFactory.getLogger(RelayMetrics.class);
 
     private final MeterRegistry registry;
-    private final java.util.Set<String> exchanges = ConcurrentHashMap.newKeySet();
+    private final Set<String> exchanges = ConcurrentHashMap.newKeySet();
     private volatile boolean warnedExchanges;
     private final Map<String, Counter> published = new ConcurrentHashMap<>();
     private final Map<String, Counter> confirmed = new ConcurrentHashMap<>();

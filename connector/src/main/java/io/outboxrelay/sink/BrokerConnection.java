@@ -1,6 +1,7 @@
 package io.outboxrelay.sink;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.concurrent.TimeoutException;
 
 import org.slf4j.Logger;
@@ -99,7 +100,7 @@ final class BrokerConnection implements AutoCloseable {
      * until TCP gives up many minutes later. The aborted write fails and the sink recovers as after
      * any lost connection. Safe from any thread.
      */
-    boolean abortIfWriteStuck(java.time.Duration limit) {
+    boolean abortIfWriteStuck(Duration limit) {
         long since = writingSinceNanos;
         if (since == 0 || blockedReason != null || System.nanoTime() - since < limit.toNanos()) {
             return false;

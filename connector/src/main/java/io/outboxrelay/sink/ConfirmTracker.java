@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
+import java.util.Objects;
 import java.util.TreeMap;
 
 import io.outboxrelay.metrics.RelayMetrics;
@@ -92,7 +93,7 @@ final class ConfirmTracker {
         }
         for (Publication p : inFlight.values()) {
             OutgoingMessage m = p.message;
-            if (p.state() == Publication.State.IN_FLIGHT && java.util.Objects.equals(messageId, m.messageId()) && m.exchange().equals(exchange)
+            if (p.state() == Publication.State.IN_FLIGHT && Objects.equals(messageId, m.messageId()) && m.exchange().equals(exchange)
                     && m.routingKey().equals(routingKey) && Arrays.equals(m.body(), body)) {
                 p.returned(reason);
                 return;

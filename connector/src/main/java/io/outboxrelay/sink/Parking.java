@@ -12,6 +12,7 @@ import io.outboxrelay.deadletter.DeadLetter;
 import io.outboxrelay.deadletter.DeadLetterCodec;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.metrics.RelayMetrics;
+import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
  * Decides what becomes of a refused record and, for a dead letter, writes it. Called only by the
@@ -70,7 +71,6 @@ final class Parking {
     }
 
     private static String eventId(Publication p) {
-        return p.message != null ? p.message.messageId() : String.valueOf(io.outboxrelay.transforms.OutboxHeaders.string(p.event.value(),
-                io.outboxrelay.transforms.OutboxHeaders.MESSAGE_ID));
+        return p.message != null ? p.message.messageId() : OutboxHeaders.string(p.event.value(), OutboxHeaders.MESSAGE_ID);
     }
 }

@@ -1,5 +1,6 @@
 package io.outboxrelay.sink;
 
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.Set;
 
@@ -192,7 +193,7 @@ final class Publication {
                 return;
             }
         }
-        throw new IllegalStateException("a " + state + " record cannot move that way (expected " + java.util.Arrays.toString(allowed) + ")");
+        throw new IllegalStateException("a " + state + " record cannot move that way (expected " + Arrays.toString(allowed) + ")");
     }
 
     private static long commitMicros(SourceRecord record) {

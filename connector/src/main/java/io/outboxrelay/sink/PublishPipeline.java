@@ -134,6 +134,10 @@ final class PublishPipeline {
      * window has room, parks what is refused and marks processed what is finished. Under the lock.
      */
     Progress advance() throws InterruptedException {
+        if (fatal != null) {
+            // The engine is being stopped; nothing more is published or marked.
+            return Progress.BACKING_OFF;
+        }
         String failure = tracker.failure();
         if (failure == null && confirmOverdue()) {
             failure = "no confirm within " + sink.ackTimeout().toMillis() + " ms (debezium.sink.rabbitmq.ackTimeout) for "

@@ -1,5 +1,6 @@
 package io.outboxrelay.sink;
 
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
@@ -30,7 +31,7 @@ final class TailFinisher implements AutoCloseable {
     private final PublishPipeline pipeline;
     private final ConfirmTracker tracker;
     private final BrokerConnection broker;
-    private final java.time.Duration writeLimit;
+    private final Duration writeLimit;
     private final Thread thread;
     private volatile boolean engineInBatch;
     private volatile long engineLeftAtNanos = System.nanoTime();
@@ -38,7 +39,7 @@ final class TailFinisher implements AutoCloseable {
     private volatile boolean engineGone;
     private volatile boolean closed;
 
-    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, BrokerConnection broker, String relayName, java.time.Duration writeLimit) {
+    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, BrokerConnection broker, String relayName, Duration writeLimit) {
         this.pipeline = pipeline;
         this.tracker = tracker;
         this.broker = broker;

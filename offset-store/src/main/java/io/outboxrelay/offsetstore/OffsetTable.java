@@ -7,6 +7,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
@@ -141,7 +142,7 @@ final class OffsetTable implements AutoCloseable {
     }
 
     /** pgjdbc takes whole seconds, and 0 would mean no limit at all. */
-    private static long seconds(java.time.Duration d) {
+    private static long seconds(Duration d) {
         return Math.max(1, (d.toMillis() + 999) / 1000);
     }
 

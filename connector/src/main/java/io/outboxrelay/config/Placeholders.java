@@ -18,6 +18,21 @@ final class Placeholders {
     private Placeholders() {
     }
 
+    /** The names of the placeholders in {@code raw} that neither resolve nor have a default (escaped ones are literal text, not placeholders). */
+    static java.util.List<String> unresolved(String raw, Function<String, String> lookup) {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        if (raw == null || !raw.contains("${")) {
+            return names;
+        }
+        Matcher m = PLACEHOLDER.matcher(raw);
+        while (m.find()) {
+            if (m.group(1) == null && m.group(3) == null && lookup.apply(m.group(2)) == null) {
+                names.add(m.group(2));
+            }
+        }
+        return names;
+    }
+
     static String expand(String raw, Function<String, String> lookup) {
         if (raw == null || !raw.contains("${")) {
             return raw;

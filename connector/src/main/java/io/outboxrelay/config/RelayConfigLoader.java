@@ -36,19 +36,8 @@ public final class RelayConfigLoader {
     public static final String TRANSFORMS = "debezium.transforms";
     public static final String PREDICATES = "debezium.predicates";
     public static final String SINK_TYPE = "debezium.sink.type";
-    public static final String RELAY_PREFIX = "relay.";
-
-    /** Keys of Debezium Server's RabbitMQ sink (3.6) and ours, after {@code debezium.sink.rabbitmq.}. */
-    static final Set<String> SINK_KEYS = Set.of("exchange", "routingKey", "routingKey.source", "routingKeyFromTopicName",
-            "autoCreateRoutingKey", "routingKeyDurable", "deliveryMode", "ackTimeout", "null.value",
-            "max.in.flight", "max.in.flight.bytes", "max.message.bytes", "retry.backoff.initial.ms", "retry.backoff.max.ms");
-    static final Set<String> RELAY_KEYS = Set.of("name", "on-unroutable", "on-invalid", "dead-letter.table", "shutdown.grace.ms",
-            "restart.backoff.initial.ms", "restart.backoff.max.ms", "http.enabled", "http.host", "http.port", "metrics.poll.ms", "log.format",
-            "publication.columns", "database.connect.timeout.ms", "database.socket.timeout.ms");
-    /** RabbitMQ 4's own default max_message_size: what a broker of today takes without configuration. */
-    static final int DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-    /** With the engine's queue bound (EngineDefaults), what keeps the shipped launcher's heap safe; see the README's memory section. */
-    static final int DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+    public static final String RELAY_PREFIX = Settings.RELAY_PREFIX;
+    private static final DebeziumKeys DEBEZIUM_KEYS = new DebeziumKeys();
     /** Namespaces of a Debezium Server file that mean nothing here (the relay hands Connect records to its own sink). */
     private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
 
@@ -104,22 +93,19 @@ public final class RelayConfigLoader {
             read.problem(SINK_TYPE + "=" + sinkType + " is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)");
         }
 
+        TypedReader.Declared r = read.declared(Settings.RELAY);
         RelaySettings relay = new RelaySettings(
-                read.string(RELAY_PREFIX + "name", "outbox-relay"),
-                read.choice(RELAY_PREFIX + "on-unroutable", FailurePolicy.DEAD_LETTER, FailurePolicy.class),
-                read.choice(RELAY_PREFIX + "on-invalid", FailurePolicy.DEAD_LETTER, FailurePolicy.class),
-                read.string(RELAY_PREFIX + "dead-letter.table", "outbox_relay_dead_letter"),
-                read.millis(RELAY_PREFIX + "shutdown.grace.ms", 30_000),
-                read.millis(RELAY_PREFIX + "restart.backoff.initial.ms", 1_000),
-                read.millis(RELAY_PREFIX + "restart.backoff.max.ms", 60_000),
-                new RelaySettings.Http(read.bool(RELAY_PREFIX + "http.enabled", true), read.string(RELAY_PREFIX + "http.host", "0.0.0.0"),
-                        read.integer(RELAY_PREFIX + "http.port", 8080, 0, 65535)),
-                read.millis(RELAY_PREFIX + "metrics.poll.ms", 10_000),
-                read.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.TEXT, RelaySettings.LogFormat.class),
-                Arrays.stream(read.string(RELAY_PREFIX + "publication.columns", "").split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList());
-        if (!relay.deadLetterTable().matches("([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*")) {
-            read.problem(RELAY_PREFIX + "dead-letter.table=" + relay.deadLetterTable() + " must be a plain table name, optionally schema-qualified");
-        }
+                r.string(RELAY_PREFIX + "name"),
+                r.choice(RELAY_PREFIX + "on-unroutable", FailurePolicy.class),
+                r.choice(RELAY_PREFIX + "on-invalid", FailurePolicy.class),
+                r.string(RELAY_PREFIX + "dead-letter.table"),
+                r.millis(RELAY_PREFIX + "shutdown.grace.ms"),
+                r.millis(RELAY_PREFIX + "restart.backoff.initial.ms"),
+                r.millis(RELAY_PREFIX + "restart.backoff.max.ms"),
+                new RelaySettings.Http(r.bool(RELAY_PREFIX + "http.enabled"), r.string(RELAY_PREFIX + "http.host"), r.integer(RELAY_PREFIX + "http.port")),
+                r.millis(RELAY_PREFIX + "metrics.poll.ms"),
+                r.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.class),
+                r.list(RELAY_PREFIX + "publication.columns"));
 
         Properties engine = EngineDefaults.forRelay(relay.name());
         for (String name : names) {
@@ -135,6 +121,8 @@ public final class RelayConfigLoader {
             }
         }
         mapTransforms(config, names, engine, warnings);
+        checkDebeziumKeys(names, engine, warnings);
+        checkSecrets(config, names, read);
         checkPublicationColumns(relay, engine, read);
         if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
             // Debezium Server configurations often carry the first line; beside the low-latency batch size it means a database commit per event.
@@ -143,13 +131,12 @@ public final class RelayConfigLoader {
                     + " ten times a second)");
         }
 
-        String host = read.required(SOURCE_PREFIX + "database.hostname", "the PostgreSQL host");
-        String user = read.required(SOURCE_PREFIX + "database.user", "the role the relay connects as (it needs REPLICATION)");
-        String dbname = read.required(SOURCE_PREFIX + "database.dbname", "the database holding the outbox table");
+        String host = read.required(SOURCE_PREFIX + "database.hostname", "the PostgreSQL host" + nearMiss("database.hostname", names));
+        String user = read.required(SOURCE_PREFIX + "database.user", "the role the relay connects as (it needs REPLICATION)" + nearMiss("database.user", names));
+        String dbname = read.required(SOURCE_PREFIX + "database.dbname", "the database holding the outbox table" + nearMiss("database.dbname", names));
         int port = new TypedReader(engine::getProperty).integer("database.port", 5432, 1, 65535);
         DatabaseSettings database = new DatabaseSettings(host, port, user, engine.getProperty("database.password"), dbname,
-                read.millis(RELAY_PREFIX + "database.connect.timeout.ms", DatabaseSettings.DEFAULT_CONNECT_TIMEOUT.toMillis()),
-                read.millis(RELAY_PREFIX + "database.socket.timeout.ms", DatabaseSettings.DEFAULT_SOCKET_TIMEOUT.toMillis()));
+                r.millis(RELAY_PREFIX + "database.connect.timeout.ms"), r.millis(RELAY_PREFIX + "database.socket.timeout.ms"));
         if (!"io.debezium.connector.postgresql.PostgresConnector".equals(engine.getProperty("connector.class"))) {
             read.problem(SOURCE_PREFIX + "connector.class=" + engine.getProperty("connector.class")
                     + " is not supported: outbox-relay tails PostgreSQL (io.debezium.connector.postgresql.PostgresConnector)");
@@ -205,31 +192,30 @@ public final class RelayConfigLoader {
                 connection.put(key, v);
             }
         }
-        boolean fromTopicName = read.bool(p + "routingKeyFromTopicName", false);
-        String explicitSource = read.string(p + "routingKey.source", null);
-        RoutingKeySource source = read.choice(p + "routingKey.source", RoutingKeySource.STATIC, RoutingKeySource.class);
-        if (fromTopicName) {
+        TypedReader.Declared d = read.declared(Settings.SINK);
+        RoutingKeySource source = d.choice(p + "routingKey.source", RoutingKeySource.class);
+        if (d.bool(p + "routingKeyFromTopicName")) {
+            boolean explicit = d.given().contains(p + "routingKey.source");
             warnings.add(p + "routingKeyFromTopicName is deprecated; use " + p + "routingKey.source=topic"
-                    + (explicitSource == null ? " (taken as topic, as Debezium Server before 3.6 did)" : ""));
-            if (explicitSource == null) {
+                    + (explicit ? "" : " (taken as topic, as Debezium Server before 3.6 did)"));
+            if (!explicit) {
                 source = RoutingKeySource.TOPIC;
             }
         }
-        int deliveryMode = read.integer(p + "deliveryMode", 2, 1, 2);
         return new SinkConfig(connection,
-                read.string(p + "exchange", ""),
-                read.string(p + "routingKey", ""),
+                d.string(p + "exchange"),
+                d.string(p + "routingKey"),
                 source,
-                read.bool(p + "autoCreateRoutingKey", false),
-                read.bool(p + "routingKeyDurable", true),
-                deliveryMode,
-                read.millis(p + "ackTimeout", 30_000),
-                read.string(p + "null.value", "default"),
-                read.integer(p + "max.in.flight", 1_000, 1, 65_535),
-                read.integer(p + "max.in.flight.bytes", DEFAULT_MAX_IN_FLIGHT_BYTES, 1, Integer.MAX_VALUE),
-                read.integer(p + "max.message.bytes", DEFAULT_MAX_MESSAGE_BYTES, 1, Integer.MAX_VALUE - 64),
-                read.millis(p + "retry.backoff.initial.ms", 100),
-                read.millis(p + "retry.backoff.max.ms", 5_000));
+                d.bool(p + "autoCreateRoutingKey"),
+                d.bool(p + "routingKeyDurable"),
+                d.integer(p + "deliveryMode"),
+                d.millis(p + "ackTimeout"),
+                d.string(p + "null.value"),
+                d.integer(p + "max.in.flight"),
+                d.number(p + "max.in.flight.bytes"),
+                d.integer(p + "max.message.bytes"),
+                d.millis(p + "retry.backoff.initial.ms"),
+                d.millis(p + "retry.backoff.max.ms"));
     }
 
     /** Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output. */
@@ -259,14 +245,14 @@ public final class RelayConfigLoader {
     private static void checkNamespaces(Set<String> names, Set<String> fileKeys, TypedReader read, List<String> warnings) {
         for (String name : names) {
             if (name.startsWith(SinkConfig.PREFIX)) {
-                String key = name.substring(SinkConfig.PREFIX.length());
-                if (!key.startsWith("connection.") && !SINK_KEYS.contains(key)) {
-                    read.problem(name + " is not a setting of the RabbitMQ sink (known: connection.*, " + String.join(", ", new TreeSet<>(SINK_KEYS)) + ")");
+                if (!name.startsWith(Settings.SINK_CONNECTION) && !Settings.SINK.names().contains(name)) {
+                    read.problem(name + " is not a setting of the RabbitMQ sink" + suggestion(name, Settings.SINK.names())
+                            + " (`outbox-relay settings` lists them; connection.* goes to amqp-client)");
                 }
             }
             else if (name.startsWith(RELAY_PREFIX)) {
-                if (!RELAY_KEYS.contains(name.substring(RELAY_PREFIX.length()))) {
-                    read.problem(name + " is not a relay setting (known: relay." + String.join(", relay.", new TreeSet<>(RELAY_KEYS)) + ")");
+                if (!Settings.RELAY.names().contains(name)) {
+                    read.problem(name + " is not a relay setting" + suggestion(name, Settings.RELAY.names()) + " (`outbox-relay settings` lists them)");
                 }
             }
             else if (name.startsWith("debezium.sink.") && !name.equals(SINK_TYPE)) {
@@ -282,6 +268,78 @@ public final class RelayConfigLoader {
                         + "debezium.transforms*, debezium.predicates*, debezium.sink.type, debezium.sink.rabbitmq.*, relay.*)");
             }
         }
+    }
+
+    /**
+     * Warns about each {@code debezium.source.*} key Debezium does not know, naming the key it
+     * probably meant: Debezium itself ignores unknown keys without a word, so a typo such as
+     * {@code snapshot.mod} would otherwise leave the default in force unnoticed.
+     */
+    private static void checkDebeziumKeys(Set<String> names, Properties engine, List<String> warnings) {
+        List<String> converters = DebeziumKeys.list(engine.getProperty("converters"));
+        for (String name : names) {
+            if (name.startsWith(SOURCE_PREFIX)) {
+                String why = DEBEZIUM_KEYS.unknown(name.substring(SOURCE_PREFIX.length()), converters);
+                if (why != null) {
+                    warnings.add(name + " " + why);
+                }
+            }
+        }
+    }
+
+    /** A required key that is missing, and a key that is present but unknown and close to it: the typo that was probably meant. */
+    private static String nearMiss(String required, Set<String> names) {
+        Set<String> unknown = new TreeSet<>();
+        for (String name : names) {
+            if (name.startsWith(SOURCE_PREFIX) && DEBEZIUM_KEYS.unknown(name.substring(SOURCE_PREFIX.length()), List.of()) != null) {
+                unknown.add(name.substring(SOURCE_PREFIX.length()));
+            }
+        }
+        String typo = Suggestions.closest(required, unknown);
+        return typo == null ? "" : " (" + SOURCE_PREFIX + typo + " is set: a typo for " + SOURCE_PREFIX + required + "?)";
+    }
+
+    /**
+     * A secret whose {@code ${NAME}} did not resolve would otherwise be sent as the literal text
+     * "${NAME}" (the loader keeps unresolved placeholders for Debezium's own, such as
+     * {@code ${routedByValue}}): for a password that is never what was meant.
+     */
+    private static void checkSecrets(SmallRyeConfig config, Set<String> names, TypedReader read) {
+        Set<String> secrets = new TreeSet<>();
+        for (String name : names) {
+            if (isSecret(name)) {
+                secrets.add(name);
+            }
+        }
+        for (String key : List.of(SOURCE_PREFIX + "database.password", SinkConfig.PREFIX + "connection.password")) {
+            if (value(config, key) != null) {
+                secrets.add(key);
+            }
+        }
+        for (String key : secrets) {
+            ConfigValue v = config.getConfigValue(key);
+            if (v == null || v.getRawValue() == null) {
+                continue;
+            }
+            for (String missing : Placeholders.unresolved(v.getRawValue(), ref -> {
+                ConfigValue r = config.getConfigValue(ref);
+                return r == null ? null : r.getRawValue();
+            })) {
+                read.problem(key + " refers to ${" + missing + "}, which is not set: set the environment variable " + missing
+                        + " (or a -D" + missing + "=... system property, a line " + missing + "=... in the file, or a file named " + missing
+                        + " in the secrets directory)");
+            }
+        }
+    }
+
+    private static boolean isSecret(String key) {
+        String k = key.toLowerCase(java.util.Locale.ROOT);
+        return k.endsWith("password") || k.endsWith("secret") || k.endsWith("passphrase");
+    }
+
+    private static String suggestion(String name, Set<String> known) {
+        String near = Suggestions.closest(name, known);
+        return near == null ? "" : "; did you mean " + near + "?";
     }
 
     /** The value of {@code key} with placeholders expanded where they resolve and kept verbatim where not. */

@@ -2,9 +2,16 @@ package io.outboxrelay.config;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
+
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigException;
 
 /**
  * Reads typed settings and collects every problem instead of stopping at the first, so that a user
@@ -21,6 +28,82 @@ final class TypedReader {
 
     List<String> problems() {
         return problems;
+    }
+
+    /**
+     * Reads every key {@code def} declares, parsed and validated as declared; a missing or empty
+     * value takes the default, a wrong one is a problem naming key and value (and then takes the
+     * default, so that the other problems are still found).
+     */
+    Declared declared(ConfigDef def) {
+        Map<String, Object> values = new HashMap<>();
+        Set<String> given = new HashSet<>();
+        for (ConfigDef.ConfigKey key : def.configKeys().values()) {
+            Object value = key.defaultValue;
+            String raw = string(key.name, null);
+            if (raw != null && !raw.isEmpty()) {
+                try {
+                    value = ConfigDef.parseType(key.name, raw, key.type);
+                    if (key.validator != null) {
+                        key.validator.ensureValid(key.name, value);
+                    }
+                    given.add(key.name);
+                }
+                catch (ConfigException e) {
+                    problems.add(key.name + "=" + raw + " " + reason(e, key));
+                    value = key.defaultValue;
+                }
+            }
+            values.put(key.name, value);
+        }
+        return new Declared(values, given);
+    }
+
+    /** Kafka says "Invalid value x for configuration k: why"; the key and value are already in front, so only the why is kept. */
+    private static String reason(ConfigException e, ConfigDef.ConfigKey key) {
+        String message = String.valueOf(e.getMessage());
+        int colon = message.indexOf(": ");
+        String why = colon >= 0 ? message.substring(colon + 2) : message;
+        return switch (key.type) {
+            case BOOLEAN -> "is not a boolean: use true or false";
+            case INT, LONG, SHORT -> why.startsWith("Not a number") ? "is not a whole number" : "is out of range: " + why.replaceFirst("^Value m", "m");
+            default -> why.startsWith("String must be one of") ? "is not one of " + why.substring(why.indexOf(':') + 1).trim().toLowerCase(Locale.ROOT)
+                    : "is invalid: " + why;
+        };
+    }
+
+    /** The values of one declared namespace, by full key. */
+    record Declared(Map<String, Object> values, Set<String> given) {
+
+        String string(String key) {
+            return (String) values.get(key);
+        }
+
+        int integer(String key) {
+            return ((Number) values.get(key)).intValue();
+        }
+
+        long number(String key) {
+            return ((Number) values.get(key)).longValue();
+        }
+
+        Duration millis(String key) {
+            return Duration.ofMillis(number(key));
+        }
+
+        boolean bool(String key) {
+            return (Boolean) values.get(key);
+        }
+
+        @SuppressWarnings("unchecked")
+        List<String> list(String key) {
+            return ((List<String>) values.get(key)).stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+        }
+
+        /** An enum written in lower case with '-' for '_', e.g. dead-letter. */
+        <E extends Enum<E>> E choice(String key, Class<E> type) {
+            return Enum.valueOf(type, string(key).trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+        }
     }
 
     void problem(String message) {

@@ -146,12 +146,50 @@ class RelayConfigLoaderTest {
                         "debezium.sink.type=kafka is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)",
                         "relay.shutdown.grace.ms=soon is not a whole number",
                         "debezium.sink.rabbitmq.autoCreateRoutingKey=yes is not a boolean: use true or false",
-                        "relay.colour is not a relay setting (known: relay.dead-letter.table, relay.http.enabled, relay.http.host, relay.http.port, "
-                                + "relay.log.format, relay.metrics.poll.ms, relay.name, relay.on-invalid, relay.on-unroutable, relay.publication.columns, "
-                                + "relay.restart.backoff.initial.ms, relay.restart.backoff.max.ms, relay.shutdown.grace.ms)",
+                        "relay.colour is not a relay setting (`outbox-relay settings` lists them)",
                         "relay.log.format=xml is not one of text, json",
-                        "relay.http.port=70000 is out of range: use 0..65535",
+                        "relay.http.port=70000 is out of range: must be no more than 65535",
                         "debezium.sink.kafka.producer.x belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*"));
+    }
+
+    @Test
+    void aMistypedDebeziumKeyIsAWarningNamingTheKeyMeant() throws Exception {
+        RelayConfig config = load("debezium.source.snapshot.mod=initial", "debezium.source.database.sslmode=require",
+                "debezium.source.converters=ts", "debezium.source.ts.type=com.example.TimestampConverter");
+        assertThat(config.warnings()).contains("debezium.source.snapshot.mod is not a key of Debezium's PostgreSQL connector or engine; "
+                + "did you mean snapshot.mode? It is passed on, and most likely ignored");
+        assertThat(config.warnings()).as("driver properties and a converter's own keys are known")
+                .noneMatch(w -> w.contains("sslmode") || w.contains("ts.type"));
+    }
+
+    @Test
+    void aMissingRequiredKeyNamesTheTypoThatWasProbablyMeant() throws Exception {
+        Path file = dir.resolve("typo.properties");
+        Files.writeString(file, MINIMAL.replace("debezium.source.database.hostname=db", "debezium.source.database.hostnme=db"));
+        assertThatThrownBy(() -> RelayConfigLoader.load(file, null)).isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems())
+                .contains("debezium.source.database.hostname is required: the PostgreSQL host (debezium.source.database.hostnme is set: "
+                        + "a typo for debezium.source.database.hostname?)"));
+    }
+
+    @Test
+    void aMistypedRelayKeyIsAProblemNamingTheKeyMeant() {
+        assertThatThrownBy(() -> load("relay.shutdown.grace=5000", "debezium.sink.rabbitmq.max.inflight=10"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
+                        "relay.shutdown.grace is not a relay setting; did you mean relay.shutdown.grace.ms? (`outbox-relay settings` lists them)",
+                        "debezium.sink.rabbitmq.max.inflight is not a setting of the RabbitMQ sink; did you mean debezium.sink.rabbitmq.max.in.flight? "
+                                + "(`outbox-relay settings` lists them; connection.* goes to amqp-client)"));
+    }
+
+    @Test
+    void anUnresolvedPlaceholderInAPasswordIsAnErrorNotALiteral() throws Exception {
+        Path file = dir.resolve("secret.properties");
+        Files.writeString(file, MINIMAL.replace("debezium.source.database.password=pw", "debezium.source.database.password=${OUTBOX_RELAY_TEST_UNSET_PW}")
+                + "\ndebezium.sink.rabbitmq.connection.password=${OUTBOX_RELAY_TEST_UNSET_MQ:guest}");
+        assertThatThrownBy(() -> RelayConfigLoader.load(file, null)).isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems())
+                .singleElement().asString()
+                .startsWith("debezium.source.database.password refers to ${OUTBOX_RELAY_TEST_UNSET_PW}, which is not set: set the environment variable "
+                        + "OUTBOX_RELAY_TEST_UNSET_PW")
+                .doesNotContain("guest"));
     }
 
     @Test

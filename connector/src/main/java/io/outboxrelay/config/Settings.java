@@ -1,0 +1,105 @@
+package io.outboxrelay.config;
+
+import java.util.regex.Pattern;
+
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.CaseInsensitiveValidString;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Range;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigException;
+
+/**
+ * Every key of the relay's own namespaces, declared once: name, type, default, validation and
+ * meaning, with Kafka's {@link ConfigDef}, as the offset store's {@code PostgresOffsetStoreConfig}
+ * declares its own. The loader reads and validates through these declarations, unknown keys are
+ * found against them, and the README's settings tables are printed from them
+ * ({@code outbox-relay settings}; a test keeps the README equal to that output).
+ */
+public final class Settings {
+
+    public static final String RELAY_PREFIX = "relay.";
+    public static final String SINK_PREFIX = "debezium.sink.rabbitmq.";
+
+    /** RabbitMQ 4's own default max_message_size: what a broker of today takes without configuration. */
+    static final int DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+    /** With the engine's queue bound (EngineDefaults), what keeps the shipped launcher's heap safe; see the README's memory section. */
+    static final long DEFAULT_MAX_IN_FLIGHT_BYTES = 32L * 1024 * 1024;
+
+    private static final Pattern TABLE = Pattern.compile("([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*");
+
+    /** The {@code relay.*} keys, prefix included. */
+    public static final ConfigDef RELAY = new ConfigDef()
+            .define(RELAY_PREFIX + "name", Type.STRING, "outbox-relay", new ConfigDef.NonEmptyString(), Importance.HIGH,
+                    "engine name, offset namespace, slot/publication/topic prefix (lower-cased, other than `[a-z0-9_]` → `_`), AMQP `app-id`")
+            .define(RELAY_PREFIX + "on-unroutable", Type.STRING, "dead-letter", CaseInsensitiveValidString.in("dead-letter", "fail"), Importance.MEDIUM,
+                    "a message RabbitMQ refused (returned for want of a binding, missing exchange, too large): `dead-letter` parks it and goes on; "
+                            + "`fail` stops the engine before it — nothing from that event on is acknowledged, so after the fix (a binding, a policy "
+                            + "change) and a restart it is delivered or parked")
+            .define(RELAY_PREFIX + "on-invalid", Type.STRING, "dead-letter", CaseInsensitiveValidString.in("dead-letter", "fail"), Importance.MEDIUM,
+                    "an outbox row the router flagged invalid: same choices; with `fail` nothing behind the row is even published")
+            .define(RELAY_PREFIX + "dead-letter.table", Type.STRING, "outbox_relay_dead_letter", Settings::plainTable, Importance.MEDIUM,
+                    "in the source database, optionally schema-qualified; created if missing")
+            .define(RELAY_PREFIX + "shutdown.grace.ms", Type.LONG, 30_000L, Range.atLeast(0), Importance.LOW,
+                    "how long SIGTERM waits for in-flight confirms")
+            .define(RELAY_PREFIX + "restart.backoff.initial.ms", Type.LONG, 1_000L, Range.atLeast(0), Importance.LOW,
+                    "first pause before the engine is restarted after a failure; it doubles up to `relay.restart.backoff.max.ms`")
+            .define(RELAY_PREFIX + "restart.backoff.max.ms", Type.LONG, 60_000L, Range.atLeast(0), Importance.LOW,
+                    "longest pause between engine restarts")
+            .define(RELAY_PREFIX + "http.enabled", Type.BOOLEAN, true, Importance.LOW, "serve the health and metrics endpoints")
+            .define(RELAY_PREFIX + "http.host", Type.STRING, "0.0.0.0", Importance.LOW, "where they listen")
+            .define(RELAY_PREFIX + "http.port", Type.INT, 8080, Range.between(0, 65535), Importance.LOW, "their port (`0`: any free port)")
+            .define(RELAY_PREFIX + "metrics.poll.ms", Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
+                    "how often the slot, stored-offset and dead-letter gauges query PostgreSQL")
+            .define(RELAY_PREFIX + "log.format", Type.STRING, "text", CaseInsensitiveValidString.in("text", "json"), Importance.LOW,
+                    "`json`: one JSON object per line (logback's `JsonEncoder`)")
+            .define(RELAY_PREFIX + "publication.columns", Type.LIST, "", Importance.LOW,
+                    "the outbox columns PostgreSQL sends, e.g. `id,aggregatetype,aggregateid,type,payload` (empty: all); see "
+                            + "[Publishing only the routed columns](#publishing-only-the-routed-columns)")
+            .define(RELAY_PREFIX + "database.connect.timeout.ms", Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
+                    "connect and log-in time-out of every PostgreSQL connection the relay opens itself (dead letters, publication set-up, "
+                            + "gauges, `check`, `status`, `redrive`)")
+            .define(RELAY_PREFIX + "database.socket.timeout.ms", Type.LONG, 30_000L, Range.atLeast(1), Importance.LOW,
+                    "the longest wait for one answer on those connections (TCP keep-alive is on too): a half-open connection fails and is "
+                            + "opened again instead of hanging");
+
+    /** The {@code debezium.sink.rabbitmq.*} keys, prefix included: Debezium Server's with their meaning, and this project's. */
+    public static final ConfigDef SINK = new ConfigDef()
+            .define(SINK_PREFIX + "exchange", Type.STRING, "", Importance.HIGH, "exchange when the router gives none (`exchange.template`); empty: the topic name")
+            .define(SINK_PREFIX + "routingKey", Type.STRING, "", Importance.MEDIUM, "static routing key")
+            .define(SINK_PREFIX + "routingKey.source", Type.STRING, "static", CaseInsensitiveValidString.in("static", "topic", "key"), Importance.MEDIUM,
+                    "`static`: `routingKey`; `topic`: the topic name; `key`: the record key (the plain aggregate id here, not Debezium Server's "
+                            + "JSON-serialised key). The router's `routing.key.template` wins over all three")
+            .define(SINK_PREFIX + "routingKeyFromTopicName", Type.BOOLEAN, false, Importance.LOW,
+                    "deprecated; `true` means `routingKey.source=topic` when that is unset (as before Debezium 3.6)")
+            .define(SINK_PREFIX + "autoCreateRoutingKey", Type.BOOLEAN, false, Importance.LOW,
+                    "declare a queue named after the routing key (once at start for `static`, once per new key for `topic`)")
+            .define(SINK_PREFIX + "routingKeyDurable", Type.BOOLEAN, true, Importance.LOW, "durability of that queue")
+            .define(SINK_PREFIX + "deliveryMode", Type.INT, 2, Range.between(1, 2), Importance.LOW, "1 transient, 2 persistent")
+            .define(SINK_PREFIX + "ackTimeout", Type.LONG, 30_000L, Range.atLeast(1), Importance.MEDIUM,
+                    "ms without a confirm before the channel is replaced and the tail republished")
+            .define(SINK_PREFIX + "null.value", Type.STRING, "default", Importance.LOW, "body for a null value (a `route.tombstone.on.empty.payload` tombstone)")
+            .define(SINK_PREFIX + "max.in.flight", Type.INT, 1_000, Range.between(1, 65_535), Importance.MEDIUM,
+                    "the window: messages published and not yet marked processed, at most (normally the unconfirmed ones; while a dead letter "
+                            + "cannot be written, also the confirmed ones waiting behind it)")
+            .define(SINK_PREFIX + "max.in.flight.bytes", Type.LONG, DEFAULT_MAX_IN_FLIGHT_BYTES, Range.atLeast(1), Importance.MEDIUM,
+                    "the same window in body bytes; a message larger than it goes alone")
+            .define(SINK_PREFIX + "max.message.bytes", Type.INT, DEFAULT_MAX_MESSAGE_BYTES, Range.between(1, Integer.MAX_VALUE - 64), Importance.MEDIUM,
+                    "a larger body is not published but dead-lettered, with its size in the reason (16 MiB is RabbitMQ 4's default "
+                            + "`max_message_size`); raise it together with the broker's and, past ~140 MB, the heap")
+            .define(SINK_PREFIX + "retry.backoff.initial.ms", Type.LONG, 100L, Range.atLeast(1), Importance.LOW,
+                    "first pause before reconnecting to RabbitMQ after a failure; it doubles up to `retry.backoff.max.ms`")
+            .define(SINK_PREFIX + "retry.backoff.max.ms", Type.LONG, 5_000L, Range.atLeast(1), Importance.LOW, "longest pause between reconnections");
+
+    /** Keys under this prefix of the sink namespace go to amqp-client as they are (documented as one row). */
+    public static final String SINK_CONNECTION = SINK_PREFIX + "connection.";
+
+    private Settings() {
+    }
+
+    private static void plainTable(String name, Object value) {
+        if (value == null || !TABLE.matcher(value.toString()).matches()) {
+            throw new ConfigException(name, value, "must be a plain table name, optionally schema-qualified");
+        }
+    }
+}

@@ -1,9 +1,6 @@
 package io.outboxrelay.check;
 
 import java.io.IOException;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,7 +13,9 @@ import com.rabbitmq.client.ConnectionFactory;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.SinkConfig;
-import io.outboxrelay.engine.OutboxPublication;
+import io.outboxrelay.source.OutboxPublication;
+import io.outboxrelay.source.SlotStatus;
+import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.sink.BrokerConnectionFactory;
 
 /**
@@ -41,21 +40,20 @@ public final class Preflight {
 
     private void checkPostgres() {
         DatabaseSettings db = config.database();
-        try (Connection c = db.connect("outbox-relay check")) {
+        try (SourceInspector source = new SourceInspector(db, "outbox-relay check")) {
+            String walLevel = source.walLevel();
             results.add(CheckResult.ok("PostgreSQL reachable at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()));
-            String walLevel = single(c, "SHOW wal_level");
             results.add("logical".equals(walLevel) ? CheckResult.ok("wal_level=logical")
                     : CheckResult.fail("wal_level=" + walLevel + ", logical decoding needs wal_level=logical: set it in postgresql.conf "
                             + "(ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL"));
-            boolean canReplicate = "t".equals(single(c, "SELECT (rolreplication OR rolsuper)::text::char FROM pg_roles WHERE rolname = current_user"));
-            results.add(canReplicate ? CheckResult.ok("role " + db.user() + " may replicate")
+            results.add(source.canReplicate() ? CheckResult.ok("role " + db.user() + " may replicate")
                     : CheckResult.fail("role " + db.user() + " lacks REPLICATION: ALTER ROLE " + db.user() + " WITH REPLICATION;"));
             for (String table : config.outboxTables()) {
-                checkTable(c, table);
+                checkTable(source, table);
             }
-            checkPublication(c);
-            checkPublicationColumns(c);
-            checkSlot(c);
+            checkPublication(source);
+            checkPublicationColumns(source);
+            checkSlot(source);
         }
         catch (SQLException e) {
             results.add(CheckResult.fail("PostgreSQL at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()
@@ -63,69 +61,55 @@ public final class Preflight {
         }
     }
 
-    private void checkTable(Connection c, String table) throws SQLException {
+    private void checkTable(SourceInspector source, String table) throws SQLException {
         if (!table.matches("[A-Za-z0-9_$.]+")) {
             results.add(CheckResult.warn("table.include.list entry '" + table + "' is a pattern; not checked"));
             return;
         }
-        try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL, "
-                + "CASE WHEN to_regclass(?) IS NULL THEN false ELSE has_table_privilege(to_regclass(?), 'SELECT') END")) {
-            ps.setString(1, table);
-            ps.setString(2, table);
-            ps.setString(3, table);
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                if (!rs.getBoolean(1)) {
-                    results.add(CheckResult.fail("outbox table " + table + " does not exist: create it (deploy/sql/outbox.sql) or fix "
-                            + "debezium.source.table.include.list"));
-                }
-                else if (!rs.getBoolean(2)) {
-                    results.add(CheckResult.fail("outbox table " + table + " exists but " + config.database().user()
-                            + " may not read it: GRANT SELECT ON " + table + " TO " + config.database().user() + ";"));
-                }
-                else {
-                    results.add(CheckResult.ok("outbox table " + table + " exists and is readable"));
-                }
-            }
+        SourceInspector.TableAccess access = source.table(table);
+        if (!access.exists()) {
+            results.add(CheckResult.fail("outbox table " + table + " does not exist: create it (deploy/sql/outbox.sql) or fix "
+                    + "debezium.source.table.include.list"));
+        }
+        else if (!access.readable()) {
+            results.add(CheckResult.fail("outbox table " + table + " exists but " + config.database().user()
+                    + " may not read it: GRANT SELECT ON " + table + " TO " + config.database().user() + ";"));
+        }
+        else {
+            results.add(CheckResult.ok("outbox table " + table + " exists and is readable"));
         }
     }
 
-    private void checkPublication(Connection c) throws SQLException {
+    private void checkPublication(SourceInspector source) throws SQLException {
         String name = config.publicationName();
         String mode = config.engineProperties().getProperty("publication.autocreate.mode", "all_tables");
-        try (PreparedStatement ps = c.prepareStatement("SELECT puballtables, "
-                + "(SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY 1) FROM pg_publication_tables t WHERE t.pubname = p.pubname) "
-                + "FROM pg_publication p WHERE pubname = ?")) {
-            ps.setString(1, name);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    results.add("disabled".equals(mode)
-                            ? CheckResult.fail("publication " + name + " does not exist and publication.autocreate.mode=disabled: CREATE PUBLICATION "
-                                    + name + " FOR TABLE " + String.join(", ", config.outboxTables()) + " WITH (publish = 'insert');")
-                            : CheckResult.ok("publication " + name + " does not exist yet; the relay creates it (publication.autocreate.mode=" + mode + ")"));
-                    return;
-                }
-                String tables = rs.getString(2) == null ? "" : rs.getString(2);
-                if (rs.getBoolean(1)) {
-                    results.add("filtered".equals(mode)
-                            ? CheckResult.fail("publication " + name + " is FOR ALL TABLES, which publication.autocreate.mode=filtered refuses: drop it or name another publication.name")
-                            : CheckResult.ok("publication " + name + " publishes all tables"));
-                    return;
-                }
-                List<String> missing = config.outboxTables().stream().filter(t -> !List.of(tables.split(",")).contains(t)).toList();
-                results.add(missing.isEmpty() ? CheckResult.ok("publication " + name + " covers " + tables)
-                        : CheckResult.warn("publication " + name + " covers [" + tables + "] but not " + missing
-                                + ("filtered".equals(mode) ? "; the relay alters it at start (it must own the publication)" : "; add them with ALTER PUBLICATION")));
-            }
+        SourceInspector.PublicationInfo publication = source.publication(name);
+        if (publication == null) {
+            results.add("disabled".equals(mode)
+                    ? CheckResult.fail("publication " + name + " does not exist and publication.autocreate.mode=disabled: CREATE PUBLICATION "
+                            + name + " FOR TABLE " + String.join(", ", config.outboxTables()) + " WITH (publish = 'insert');")
+                    : CheckResult.ok("publication " + name + " does not exist yet; the relay creates it (publication.autocreate.mode=" + mode + ")"));
+            return;
         }
+        if (publication.allTables()) {
+            results.add("filtered".equals(mode)
+                    ? CheckResult.fail("publication " + name + " is FOR ALL TABLES, which publication.autocreate.mode=filtered refuses: drop it or name another publication.name")
+                    : CheckResult.ok("publication " + name + " publishes all tables"));
+            return;
+        }
+        List<String> missing = config.outboxTables().stream().filter(t -> !publication.tables().contains(t)).toList();
+        String tables = String.join(",", publication.tables());
+        results.add(missing.isEmpty() ? CheckResult.ok("publication " + name + " covers " + tables)
+                : CheckResult.warn("publication " + name + " covers [" + tables + "] but not " + missing
+                        + ("filtered".equals(mode) ? "; the relay alters it at start (it must own the publication)" : "; add them with ALTER PUBLICATION")));
     }
 
-    private void checkPublicationColumns(Connection c) throws SQLException {
+    private void checkPublicationColumns(SourceInspector source) throws SQLException {
         List<String> columns = config.relay().publicationColumns();
         if (columns.isEmpty()) {
             return;
         }
-        List<String> problems = new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), columns).problems(c);
+        List<String> problems = source.columnListProblems(new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), columns));
         problems.forEach(p -> results.add(CheckResult.fail(p)));
         if (problems.isEmpty()) {
             results.add(CheckResult.ok("publication " + config.publicationName() + " will publish only " + String.join(", ", columns)
@@ -133,35 +117,28 @@ public final class Preflight {
         }
     }
 
-    private void checkSlot(Connection c) throws SQLException {
-        String slot = config.slotName();
-        try (PreparedStatement ps = c.prepareStatement("SELECT plugin, database, active, active_pid, wal_status FROM pg_replication_slots WHERE slot_name = ?")) {
-            ps.setString(1, slot);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    results.add(CheckResult.ok("replication slot " + slot + " does not exist yet; the relay creates it"));
-                    return;
-                }
-                String plugin = rs.getString(1);
-                String database = rs.getString(2);
-                if (!"pgoutput".equals(plugin) && "pgoutput".equals(config.engineProperties().getProperty("plugin.name"))) {
-                    results.add(CheckResult.fail("replication slot " + slot + " uses plugin " + plugin + ", not pgoutput: drop it or set debezium.source.slot.name"));
-                }
-                else if (!config.database().database().equals(database)) {
-                    results.add(CheckResult.fail("replication slot " + slot + " belongs to database " + database + ": set another debezium.source.slot.name"));
-                }
-                else if (rs.getBoolean(3)) {
-                    results.add(CheckResult.fail("replication slot " + slot + " is in use by PID " + rs.getInt(4)
-                            + " (another relay?); only one relay may use a slot"));
-                }
-                else if ("lost".equals(rs.getString(5))) {
-                    results.add(CheckResult.fail("replication slot " + slot + " is lost (max_slot_wal_keep_size exceeded): events were dropped by PostgreSQL; "
-                            + "drop the slot and decide how to backfill"));
-                }
-                else {
-                    results.add(CheckResult.ok("replication slot " + slot + " exists (" + plugin + ") and is free"));
-                }
-            }
+    private void checkSlot(SourceInspector source) throws SQLException {
+        String name = config.slotName();
+        SlotStatus slot = source.slot(name);
+        if (slot == null) {
+            results.add(CheckResult.ok("replication slot " + name + " does not exist yet; the relay creates it"));
+        }
+        else if (!"pgoutput".equals(slot.plugin()) && "pgoutput".equals(config.engineProperties().getProperty("plugin.name"))) {
+            results.add(CheckResult.fail("replication slot " + name + " uses plugin " + slot.plugin() + ", not pgoutput: drop it or set debezium.source.slot.name"));
+        }
+        else if (!config.database().database().equals(slot.database())) {
+            results.add(CheckResult.fail("replication slot " + name + " belongs to database " + slot.database() + ": set another debezium.source.slot.name"));
+        }
+        else if (slot.active()) {
+            results.add(CheckResult.fail("replication slot " + name + " is in use by " + slot.holder()
+                    + "; only one relay may stream from a slot: stop that client, or give this relay its own relay.name"));
+        }
+        else if ("lost".equals(slot.walStatus())) {
+            results.add(CheckResult.fail("replication slot " + name + " is lost (max_slot_wal_keep_size exceeded): events were dropped by PostgreSQL; "
+                    + "drop the slot and decide how to backfill"));
+        }
+        else {
+            results.add(CheckResult.ok("replication slot " + name + " exists (" + slot.plugin() + ") and is free"));
         }
     }
 
@@ -189,12 +166,6 @@ public final class Preflight {
             results.add(CheckResult.fail("RabbitMQ at " + where + " as " + factory.getUsername() + " refused: "
                     + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName())
                     + " — check debezium.sink.rabbitmq.connection.* and that the broker runs"));
-        }
-    }
-
-    private static String single(Connection c, String sql) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
-            return rs.next() ? rs.getString(1) : null;
         }
     }
 }

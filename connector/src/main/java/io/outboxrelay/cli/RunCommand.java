@@ -44,6 +44,7 @@ final class RunCommand implements Callable<Integer> {
         config.warnings().forEach(w -> LOG.warn("config: {}", w));
         RelayMetrics metrics = RelayMetrics.prometheus(config.name());
         EngineSupervisor supervisor = new EngineSupervisor(config, metrics);
+        metrics.register(supervisor);
         RelaySettings.Http http = config.relay().http();
         HttpEndpoints endpoints = null;
         if (http.enabled()) {

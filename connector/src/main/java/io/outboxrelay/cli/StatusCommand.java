@@ -7,9 +7,9 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import io.outboxrelay.config.RelayConfig;
-import io.outboxrelay.monitor.SlotStatus;
-import io.outboxrelay.monitor.SourceInspector;
-import io.outboxrelay.monitor.StoredOffset;
+import io.outboxrelay.source.SlotStatus;
+import io.outboxrelay.source.SourceInspector;
+import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.StoredOffsets;
 import picocli.CommandLine.Command;
@@ -47,7 +47,7 @@ final class StatusCommand implements Callable<Integer> {
             else {
                 out.printf("slot           %s, wal_status %s%n", slot.name(), slot.walStatus());
                 out.printf("connected      %s%n", slot.active()
-                        ? "yes: pid " + slot.activePid() + (slot.consumer() == null ? "" : " (" + slot.consumer() + ")")
+                        ? "yes, by " + slot.holder()
                         : "no relay is streaming from the slot");
                 out.printf("lag            %s behind the server (confirmed_flush_lsn %s)%n", bytes(slot.lagBytes()), slot.confirmedFlushLsn());
                 out.printf("retained WAL   %s (restart_lsn %s)%n", bytes(slot.retainedBytes()), slot.restartLsn());

@@ -18,10 +18,11 @@ import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.deadletter.DeadLetterTable;
-import io.outboxrelay.http.Health;
 import io.outboxrelay.metrics.RelayMetrics;
-import io.outboxrelay.monitor.SlotStatus;
-import io.outboxrelay.monitor.SourceInspector;
+import io.outboxrelay.metrics.RelayState;
+import io.outboxrelay.source.OutboxPublication;
+import io.outboxrelay.source.SlotStatus;
+import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
 
 /**
@@ -30,7 +31,7 @@ import io.outboxrelay.sink.RabbitMqChangeConsumer;
  * with back-off, resuming from the stored offset. {@link #stop()} drains in-flight confirms and
  * lets the engine flush its offsets, within {@code relay.shutdown.grace.ms}.
  */
-public final class EngineSupervisor implements Health {
+public final class EngineSupervisor implements Health, RelayState {
 
     private static final Logger LOG = LoggerFactory.getLogger(EngineSupervisor.class);
     /** An engine that ran this long before failing was healthy; its failure restarts the back-off. */
@@ -52,26 +53,6 @@ public final class EngineSupervisor implements Health {
         this.config = config;
         this.metrics = metrics;
         this.stream = new StreamingConnection(config.engineProperties().getProperty("topic.prefix"));
-        metrics.gauge("outbox.relay.streaming", "1 while the engine's replication stream from the slot is open", () -> streaming && stream.connected() ? 1 : 0);
-        metrics.gauge("outbox.relay.broker.blocked", "1 while RabbitMQ blocks the relay's connection (a resource alarm)",
-                () -> brokerBlockedReason() != null ? 1 : 0);
-        metrics.gauge("outbox.relay.in.flight", "Messages published and awaiting the broker's confirm", () -> {
-            RabbitMqChangeConsumer sink = consumer;
-            return sink == null ? 0 : sink.inFlight();
-        });
-        metrics.gauge("outbox.relay.in.flight.bytes", "Body bytes of the messages published and not yet marked processed (max.in.flight.bytes)", () -> {
-            RabbitMqChangeConsumer sink = consumer;
-            return sink == null ? 0 : sink.heldBytes();
-        });
-        metrics.gauge("outbox.relay.dead.letter.failing", "1 while the dead-letter table refuses a row (the stream stands before it)", () -> {
-            RabbitMqChangeConsumer sink = consumer;
-            return sink != null && sink.parkFailure() != null ? 1 : 0;
-        });
-        metrics.gauge("outbox.relay.source.behind.seconds", "How far behind its commit the oldest unfinished event of the current batch is; 0 when idle",
-                () -> {
-                    RabbitMqChangeConsumer sink = consumer;
-                    return sink == null ? 0 : sink.secondsBehindSource();
-                });
     }
 
     /**
@@ -126,8 +107,8 @@ public final class EngineSupervisor implements Health {
                 slot = inspector.slot(config.slotName());
             }
             if (slot != null && slot.active()) {
-                throw new SlotInUseException("replication slot " + slot.name() + " is in use by another process (walsender pid " + slot.activePid()
-                        + (slot.consumer() == null ? "" : ", " + slot.consumer()) + "): another relay with relay.name=" + config.name()
+                throw new SlotInUseException("replication slot " + slot.name() + " is in use by another process, " + slot.holder()
+                        + ": another relay with relay.name=" + config.name()
                         + " is already running against " + config.database() + ". Refusing to start a second one; stop the other relay,"
                         + " or give this one its own relay.name (and so its own slot)");
             }
@@ -282,12 +263,41 @@ public final class EngineSupervisor implements Health {
         return null;
     }
 
+    @Override
+    public boolean streaming() {
+        return streaming && stream.connected();
+    }
+
+    @Override
+    public int inFlight() {
+        RabbitMqChangeConsumer sink = consumer;
+        return sink == null ? 0 : sink.inFlight();
+    }
+
+    @Override
+    public long heldBytes() {
+        RabbitMqChangeConsumer sink = consumer;
+        return sink == null ? 0 : sink.heldBytes();
+    }
+
+    @Override
+    public boolean deadLetterFailing() {
+        RabbitMqChangeConsumer sink = consumer;
+        return sink != null && sink.parkFailure() != null;
+    }
+
+    @Override
+    public double secondsBehindSource() {
+        RabbitMqChangeConsumer sink = consumer;
+        return sink == null ? 0 : sink.secondsBehindSource();
+    }
+
     /** How many times the engine was restarted after a failure. */
     public int restarts() {
         return restarts;
     }
 
-    /** The broker's reason while it blocks publishing, or null. */
+    @Override
     public String brokerBlockedReason() {
         RabbitMqChangeConsumer sink = consumer;
         return sink == null ? null : sink.blockedReason();

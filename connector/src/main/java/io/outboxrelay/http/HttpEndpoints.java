@@ -17,6 +17,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 
+import io.outboxrelay.engine.Health;
 import io.outboxrelay.metrics.RelayMetrics;
 
 /**

@@ -151,6 +151,18 @@ public final class RelayMetrics {
         engineRestarts.increment();
     }
 
+    /** The gauges of the running relay, read from {@code state} at each scrape. */
+    public void register(RelayState state) {
+        gauge("outbox.relay.streaming", "1 while the engine's replication stream from the slot is open", () -> state.streaming() ? 1 : 0);
+        gauge("outbox.relay.broker.blocked", "1 while RabbitMQ blocks the relay's connection (a resource alarm)", () -> state.brokerBlockedReason() != null ? 1 : 0);
+        gauge("outbox.relay.in.flight", "Messages published and awaiting the broker's confirm", state::inFlight);
+        gauge("outbox.relay.in.flight.bytes", "Body bytes of the messages published and not yet marked processed (max.in.flight.bytes)", state::heldBytes);
+        gauge("outbox.relay.dead.letter.failing", "1 while the dead-letter table refuses a row (the stream stands before it)",
+                () -> state.deadLetterFailing() ? 1 : 0);
+        gauge("outbox.relay.source.behind.seconds", "How far behind its commit the oldest event not yet delivered or parked is; 0 when idle",
+                state::secondsBehindSource);
+    }
+
     /** Registers a gauge read from {@code value} at each scrape. */
     public void gauge(String name, String description, Supplier<Number> value) {
         Gauge.builder(name, value).description(description).register(registry);

@@ -10,9 +10,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.outboxrelay.config.RelayConfig;
-import io.outboxrelay.monitor.SlotStatus;
-import io.outboxrelay.monitor.SourceInspector;
-import io.outboxrelay.monitor.StoredOffset;
+import io.outboxrelay.source.SlotStatus;
+import io.outboxrelay.source.SourceInspector;
+import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.StoredOffsets;
 

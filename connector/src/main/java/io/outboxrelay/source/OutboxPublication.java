@@ -1,4 +1,4 @@
-package io.outboxrelay.engine;
+package io.outboxrelay.source;
 
 import java.sql.Array;
 import java.sql.Connection;

@@ -1,4 +1,4 @@
-package io.outboxrelay.http;
+package io.outboxrelay.engine;
 
 /** What the probes ask of the relay. */
 public interface Health {

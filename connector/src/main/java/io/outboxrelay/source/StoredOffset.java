@@ -1,4 +1,4 @@
-package io.outboxrelay.monitor;
+package io.outboxrelay.source;
 
 import java.util.Map;
 

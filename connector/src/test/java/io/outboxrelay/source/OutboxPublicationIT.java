@@ -1,4 +1,4 @@
-package io.outboxrelay.engine;
+package io.outboxrelay.source;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,0 +1,166 @@
+package io.outboxrelay.source;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.List;
+
+import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.database.ReopeningConnection;
+
+/**
+ * The facts about the source database that the relay asks for: its settings, the role's rights,
+ * the outbox tables, the publication, the replication slot and who streams from it, the
+ * dead-letter backlog. Every such query lives here; {@code check}, {@code status}, the gauges and
+ * the slot guard each hold an inspector (one connection, opened on demand and dropped after a
+ * failure) and ask it. The publication's own set-up is {@link OutboxPublication}'s.
+ */
+public final class SourceInspector implements AutoCloseable {
+
+    private static final String SLOT_SQL = "SELECT s.active, s.active_pid, s.confirmed_flush_lsn::text, s.restart_lsn::text, "
+            + "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::bigint, "
+            + "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn), 0)::bigint, s.wal_status, "
+            + "(SELECT r.application_name FROM pg_stat_replication r WHERE r.pid = s.active_pid), "
+            + "(SELECT COALESCE(host(r.client_addr) || ':' || r.client_port, 'a local socket') FROM pg_stat_replication r WHERE r.pid = s.active_pid), "
+            + "s.plugin, s.database "
+            + "FROM pg_replication_slots s WHERE s.slot_name = ?";
+
+    private final ReopeningConnection connection;
+
+    public SourceInspector(DatabaseSettings database) {
+        this(database, "outbox-relay monitor");
+    }
+
+    /** @param applicationName how the connection is named in {@code pg_stat_activity} */
+    public SourceInspector(DatabaseSettings database, String applicationName) {
+        this.connection = new ReopeningConnection(database, applicationName);
+    }
+
+    /** The slot, or null when it does not exist (the relay has not run yet, or it was dropped). */
+    public SlotStatus slot(String slotName) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement(SLOT_SQL)) {
+            ps.setString(1, slotName);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                int pid = rs.getInt(2);
+                Integer activePid = rs.wasNull() ? null : pid;
+                return new SlotStatus(slotName, rs.getBoolean(1), activePid, rs.getString(3), rs.getString(4),
+                        rs.getLong(5), rs.getLong(6), rs.getString(7), rs.getString(8), rs.getString(9), rs.getString(10), rs.getString(11));
+            }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** The server's {@code wal_level}. */
+    public String walLevel() throws SQLException {
+        return single("SHOW wal_level");
+    }
+
+    /** Whether the connected role may replicate (REPLICATION, or a superuser). */
+    public boolean canReplicate() throws SQLException {
+        return "t".equals(single("SELECT (rolreplication OR rolsuper)::text::char FROM pg_roles WHERE rolname = current_user"));
+    }
+
+    /** Whether {@code table} exists and the connected role may read it. */
+    public TableAccess table(String table) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement("SELECT to_regclass(?) IS NOT NULL, "
+                + "CASE WHEN to_regclass(?) IS NULL THEN false ELSE has_table_privilege(to_regclass(?), 'SELECT') END")) {
+            ps.setString(1, table);
+            ps.setString(2, table);
+            ps.setString(3, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new TableAccess(rs.getBoolean(1), rs.getBoolean(2));
+            }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** The publication, or null when there is none. */
+    public PublicationInfo publication(String name) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement("SELECT puballtables, "
+                + "(SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY 1) FROM pg_publication_tables t WHERE t.pubname = p.pubname) "
+                + "FROM pg_publication p WHERE pubname = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return null;
+                }
+                String tables = rs.getString(2);
+                return new PublicationInfo(name, rs.getBoolean(1), tables == null ? List.of() : List.of(tables.split(",")));
+            }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** What stands against {@code publication}'s column lists ({@code relay.publication.columns}); empty when nothing does. */
+    public List<String> columnListProblems(OutboxPublication publication) throws SQLException {
+        try {
+            return publication.problems(connection.get());
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** A table's existence and readability for the connected role. */
+    public record TableAccess(boolean exists, boolean readable) {
+    }
+
+    /** A publication: for all tables, or for these ({@code schema.table}). */
+    public record PublicationInfo(String name, boolean allTables, List<String> tables) {
+    }
+
+    private String single(String sql) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** Dead letters of this relay not yet re-driven; 0 when the table does not exist yet. */
+    public long parkedDeadLetters(String table, String relayName) throws SQLException {
+        try (PreparedStatement exists = connection.get().prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            exists.setString(1, table);
+            try (ResultSet rs = exists.executeQuery()) {
+                rs.next();
+                if (!rs.getBoolean(1)) {
+                    return 0;
+                }
+            }
+            try (PreparedStatement ps = connection.get().prepareStatement(
+                    "SELECT count(*) FROM " + table + " WHERE relay_name = ? AND redriven_at IS NULL")) {
+                ps.setString(1, relayName);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return rs.getLong(1);
+                }
+            }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    @Override
+    public void close() {
+        connection.reset();
+    }
+}

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.rabbitmq.client.Delivery;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
@@ -55,7 +56,7 @@ class FaultIT {
 
     @BeforeAll
     static void outbox() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     private interface Fault {
@@ -85,7 +86,7 @@ class FaultIT {
         String relayName = "quiet-kill";
         String exchange = broker.declareExchange(relayName, "topic");
         String queue = broker.declareQueue(relayName, exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, relayName);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, relayName);
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.source.heartbeat.interval.ms", "0");
         RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
@@ -172,7 +173,7 @@ class FaultIT {
     private Outcome streamThrough(String relayName, String fault, Fault action) throws Exception {
         String exchange = broker.declareExchange(relayName, "topic");
         String queue = broker.declareQueue(relayName, exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, relayName);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, relayName);
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.sink.rabbitmq.max.in.flight", Integer.toString(WINDOW));
         config.put("relay.restart.backoff.initial.ms", "200");

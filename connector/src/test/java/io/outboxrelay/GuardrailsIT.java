@@ -26,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.rabbitmq.client.Delivery;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
@@ -47,11 +48,11 @@ class GuardrailsIT {
 
     @BeforeAll
     static void outbox() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     private Map<String, String> config(String relayName, String exchange) {
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, relayName);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, relayName);
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("relay.restart.backoff.initial.ms", "200");
         return config;

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.rabbitmq.client.Delivery;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.TestBroker;
@@ -52,7 +53,7 @@ class LargeRowsIT {
     void largeRowsAreDeliveredOrParkedAndNothingAfterThemWaits() throws Exception {
         String exchange = broker.declareExchange("big", "topic");
         String queue = broker.declareQueue("big", exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "big");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "big");
         config.put("debezium.source.table.include.list", "public.big_outbox");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         try (QueueRecorder recorder = broker.record(queue); RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {

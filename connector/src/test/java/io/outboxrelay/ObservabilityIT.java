@@ -22,6 +22,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.rabbitmq.client.Delivery;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ServerControl;
@@ -44,7 +45,7 @@ class ObservabilityIT {
 
     @BeforeAll
     static void outbox() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     /** Metric names in a scrape, with histogram and counter suffixes kept as they are queried. */
@@ -76,7 +77,7 @@ class ObservabilityIT {
     void metricsMoveWithTheStreamReadinessFollowsTheBrokerAndJsonLogsKeepSecretsOut() throws Exception {
         String exchange = broker.declareExchange("observed", "topic");
         String queue = broker.declareQueue("observed-orders", exchange, "order.#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "observed");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "observed");
         config.put("debezium.source.database.password", SECRET);
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${type}");

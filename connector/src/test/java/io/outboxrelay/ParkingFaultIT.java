@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
@@ -52,7 +53,7 @@ class ParkingFaultIT {
 
     /** Events of aggregate type {@code order} are bound; {@code nowhere} has no binding, so the broker returns it. */
     private Map<String, String> config(String relayName, String exchange) {
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, relayName);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, relayName);
         config.put("debezium.source.table.include.list", "public." + TABLE);
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}");

@@ -1,21 +1,18 @@
 package io.outboxrelay;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.stream.Collectors;
 
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelayConfigLoader;
 import io.outboxrelay.engine.EngineSupervisor;
 import io.outboxrelay.metrics.RelayMetrics;
-import io.outboxrelay.testing.TestBroker;
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.TestDatabase;
 
 /**
@@ -23,10 +20,6 @@ import io.outboxrelay.testing.TestDatabase;
  * user would, loads it with the real loader, and drives an {@link EngineSupervisor}.
  */
 public final class RelayHarness implements AutoCloseable {
-
-    public static final String OUTBOX_DDL = "CREATE TABLE IF NOT EXISTS outbox_event (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
-            + "aggregatetype varchar(255) NOT NULL, aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb, "
-            + "created_at timestamptz NOT NULL DEFAULT now(), tracingspancontext varchar(256))";
 
     private final TestDatabase db;
     private final Path file;
@@ -41,28 +34,9 @@ public final class RelayHarness implements AutoCloseable {
         this.slot = slot;
     }
 
-    /** The lines of a minimal relay configuration for {@code db} and {@code broker}, to which tests add theirs. */
-    public static Map<String, String> minimalConfig(TestDatabase db, TestBroker broker, String relayName) {
-        Map<String, String> p = new LinkedHashMap<>();
-        p.put("relay.name", relayName);
-        p.put("debezium.source.database.hostname", db.server().host());
-        p.put("debezium.source.database.port", Integer.toString(db.server().port()));
-        p.put("debezium.source.database.user", db.server().user());
-        p.put("debezium.source.database.password", db.server().password());
-        p.put("debezium.source.database.dbname", db.name());
-        p.put("debezium.source.table.include.list", "public.outbox_event");
-        p.put("debezium.sink.rabbitmq.connection.host", broker.server().host());
-        p.put("debezium.sink.rabbitmq.connection.port", Integer.toString(broker.server().port()));
-        p.put("debezium.sink.rabbitmq.connection.username", broker.server().user());
-        p.put("debezium.sink.rabbitmq.connection.password", broker.server().password());
-        return p;
-    }
-
     /** Writes {@code config} to a file in {@code dir}, starts the relay and waits until it streams. */
     public static RelayHarness start(TestDatabase db, Path dir, Map<String, String> config) throws Exception {
-        Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");
-        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
-        return startFile(db, file);
+        return startFile(db, RelayFiles.write(dir, config));
     }
 
     /** Starts the relay on a properties file as given, and waits until its slot is active. */

@@ -26,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.rabbitmq.client.Delivery;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
@@ -45,7 +46,7 @@ class RelayIT {
 
     @BeforeAll
     static void outbox() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     private static String[] event(String type, String aggregate, String eventType, int seq) {
@@ -56,7 +57,7 @@ class RelayIT {
     void thousandsOfEventsArriveOnceInPerAggregateOrderWithTheirProperties() throws Exception {
         String exchange = broker.declareExchange("orders", "topic");
         String queue = broker.declareQueue("all-orders", exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "relay-bulk");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "relay-bulk");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${type}");
         config.put("debezium.transforms.outbox.table.fields.additional.placement", "aggregateid:header:aggregate");
@@ -154,7 +155,7 @@ class RelayIT {
     void unroutableEventsAndMalformedRowsAreDeadLetteredWhileTheRestFlows() throws Exception {
         String exchange = broker.declareExchange("partial", "topic");
         String queue = broker.declareQueue("only-orders", exchange, "order.#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "relay-dlq");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "relay-dlq");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${type}");
         try (QueueRecorder recorder = broker.record(queue); RelayHarness relay = RelayHarness.start(db, dir, config)) {
@@ -189,7 +190,7 @@ class RelayIT {
     @Test
     void idleOutboxBesideABusyTableLetsTheSlotAdvance() throws Exception {
         db.execute("CREATE TABLE busy (id bigserial PRIMARY KEY, note text)");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "relay-idle");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "relay-idle");
         config.put("debezium.sink.rabbitmq.exchange", "amq.topic");
         config.put("debezium.source.heartbeat.interval.ms", "300");
         try (RelayHarness relay = RelayHarness.start(db, dir, config)) {
@@ -209,10 +210,10 @@ class RelayIT {
     void gracefulRestartMidStreamLosesNothingAndDuplicatesNothing() throws Exception {
         String exchange = broker.declareExchange("restart", "topic");
         String queue = broker.declareQueue("restart-all", exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "relay-restart");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "relay-restart");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.source.table.include.list", "public.restart_outbox");
-        db.execute(RelayHarness.OUTBOX_DDL.replace("outbox_event", "restart_outbox"));
+        db.execute(RelayFiles.OUTBOX_DDL.replace("outbox_event", "restart_outbox"));
         int total = 3_000;
         try (QueueRecorder recorder = broker.record(queue); RelayHarness relay = RelayHarness.start(db, dir, config)) {
             Thread writer = RelayHarness.writeInBackground(db, "restart_outbox", total, "r", 7);

@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
@@ -51,11 +52,11 @@ class StallIT {
 
     @BeforeAll
     static void outbox() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     private Map<String, String> config(String name, String exchange) {
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, name);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, name);
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("relay.restart.backoff.initial.ms", "200");
         config.put("relay.restart.backoff.max.ms", "2000");

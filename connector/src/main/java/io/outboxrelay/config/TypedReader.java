@@ -9,6 +9,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigException;
@@ -18,6 +20,9 @@ import org.apache.kafka.common.config.ConfigException;
  * sees all of them in one run, one line each, naming the key.
  */
 final class TypedReader {
+
+    private static final Pattern RANGE = Pattern.compile("\\[(-?\\d+),\\.\\.\\.,(-?\\d+)]");
+    private static final Pattern AT_LEAST = Pattern.compile("\\[(-?\\d+),\\.\\.\\.]");
 
     private final Function<String, String> values;
     private final List<String> problems = new ArrayList<>();
@@ -66,10 +71,21 @@ final class TypedReader {
         String why = colon >= 0 ? message.substring(colon + 2) : message;
         return switch (key.type) {
             case BOOLEAN -> "is not a boolean: use true or false";
-            case INT, LONG, SHORT -> why.startsWith("Not a number") ? "is not a whole number" : "is out of range: " + why.replaceFirst("^Value m", "m");
+            case INT, LONG, SHORT -> why.startsWith("Not a number") ? "is not a whole number" : "is out of range: " + range(key, why);
             default -> why.startsWith("String must be one of") ? "is not one of " + why.substring(why.indexOf(':') + 1).trim().toLowerCase(Locale.ROOT)
                     : "is invalid: " + why;
         };
+    }
+
+    /** Kafka's Range prints itself as [min,...,max] or [min,...]: as "use min..max" or "use at least min". */
+    private static String range(ConfigDef.ConfigKey key, String why) {
+        String r = String.valueOf(key.validator);
+        Matcher both = RANGE.matcher(r);
+        if (both.matches()) {
+            return "use " + both.group(1) + ".." + both.group(2);
+        }
+        Matcher min = AT_LEAST.matcher(r);
+        return min.matches() ? "use at least " + min.group(1) : why;
     }
 
     /** The values of one declared namespace, by full key. */

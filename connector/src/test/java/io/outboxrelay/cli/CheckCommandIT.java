@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
-import io.outboxrelay.RelayHarness;
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.ScratchPostgres;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
@@ -44,8 +44,8 @@ class CheckCommandIT {
 
     @Test
     void passesWhenEverythingIsInPlace() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");
+        db.execute(RelayFiles.OUTBOX_DDL);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked");
         config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked", "topic"));
         Outcome outcome = check(config);
         assertThat(outcome.out()).contains("[ OK ] wal_level=logical", "[ OK ] outbox table public.outbox_event exists", "[ OK ] RabbitMQ reachable",
@@ -56,8 +56,8 @@ class CheckCommandIT {
 
     @Test
     void checksThePublicationColumnsAgainstTheTable() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked-columns");
+        db.execute(RelayFiles.OUTBOX_DDL);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-columns");
         config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-columns", "topic"));
         config.put("relay.publication.columns", "id,aggregatetype,aggregateid,type,payload");
         assertThat(check(config).out()).contains("[ OK ] publication checked_columns will publish only id, aggregatetype, aggregateid, type, payload "
@@ -71,7 +71,7 @@ class CheckCommandIT {
     @Test
     void reportsADatabaseWithoutLogicalDecodingAndWhatToDo() throws Exception {
         try (ScratchPostgres replicaOnly = ScratchPostgres.start("wal_level=replica")) {
-            Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");
+            Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked");
             config.put("debezium.source.database.port", Integer.toString(replicaOnly.port()));
             config.put("debezium.source.database.dbname", "postgres");
             config.put("debezium.sink.rabbitmq.exchange", "amq.topic");
@@ -85,7 +85,7 @@ class CheckCommandIT {
 
     @Test
     void reportsUnreachableServersAndAMissingExchange() throws Exception {
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "checked");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked");
         config.put("debezium.source.database.port", "1");
         config.put("debezium.sink.rabbitmq.exchange", "no-such-exchange-" + System.nanoTime());
         Outcome outcome = check(config);

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.RelayHarness;
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
@@ -43,7 +44,7 @@ class StatusAndRedriveIT {
 
     @BeforeAll
     static void outbox() throws Exception {
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     private static Outcome cli(String... args) {
@@ -56,7 +57,7 @@ class StatusAndRedriveIT {
     @Test
     void statusShowsTheSlotOffsetAndBacklogAndRedriveRepublishesWithTheOriginalIds() throws Exception {
         String exchange = broker.declareExchange("redriven", "topic");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "redriven");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "redriven");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}");
         Path file = dir.resolve("relay.properties");

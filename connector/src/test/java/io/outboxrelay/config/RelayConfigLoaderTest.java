@@ -148,7 +148,7 @@ class RelayConfigLoaderTest {
                         "debezium.sink.rabbitmq.autoCreateRoutingKey=yes is not a boolean: use true or false",
                         "relay.colour is not a relay setting (`outbox-relay settings` lists them)",
                         "relay.log.format=xml is not one of text, json",
-                        "relay.http.port=70000 is out of range: must be no more than 65535",
+                        "relay.http.port=70000 is out of range: use 0..65535",
                         "debezium.sink.kafka.producer.x belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*"));
     }
 

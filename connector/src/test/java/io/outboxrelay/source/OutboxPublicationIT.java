@@ -22,6 +22,7 @@ import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.RelayHarness;
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
@@ -42,14 +43,14 @@ class OutboxPublicationIT {
     @BeforeAll
     static void outbox() throws Exception {
         // The test outbox also has created_at and tracingspancontext, which the router does not need here.
-        db.execute(RelayHarness.OUTBOX_DDL);
+        db.execute(RelayFiles.OUTBOX_DDL);
     }
 
     @Test
     void publishesOnlyTheListedColumnsUntilTheSettingIsRemovedAndEveryEventArrivesEitherWay() throws Exception {
         String exchange = broker.declareExchange("columns", "topic");
         String queue = broker.declareQueue("columns-all", exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "relay-columns");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "relay-columns");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("relay.publication.columns", ROUTED);
         try (QueueRecorder recorder = broker.record(queue)) {
@@ -75,7 +76,7 @@ class OutboxPublicationIT {
     void aRowWithoutAColumnTheRouterNeedsIsDeadLetteredNotDropped() throws Exception {
         String exchange = broker.declareExchange("columns-missing", "topic");
         String queue = broker.declareQueue("columns-missing-all", exchange, "#");
-        Map<String, String> config = RelayHarness.minimalConfig(db, broker, "relay-columns-missing");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "relay-columns-missing");
         config.put("debezium.sink.rabbitmq.exchange", exchange);
         config.put("relay.publication.columns", "id,aggregateid,type,payload"); // no aggregatetype, which routes the event
         try (QueueRecorder recorder = broker.record(queue); RelayHarness relay = RelayHarness.start(db, dir, config)) {

@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 
 /**
  * The relay as users run it: the shaded jar through the shipped launcher ({@code bin/outbox-relay},
@@ -36,9 +35,7 @@ public final class RelayProcess implements AutoCloseable {
     /** Writes {@code config} to {@code dir}, with the HTTP endpoints on a free port, and starts {@code outbox-relay run}. */
     public static RelayProcess start(Path dir, Map<String, String> config) throws IOException {
         int port = freePort();
-        Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");
-        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n"))
-                + "\nrelay.http.host=127.0.0.1\nrelay.http.port=" + port + "\n");
+        Path file = RelayFiles.write(dir, config, "relay.http.host=127.0.0.1", "relay.http.port=" + port);
         // Logs stay in target/ after the test, for whoever reads a failure.
         Path logs = Files.createDirectories(Path.of(System.getProperty("user.dir"), "target", "relay-logs"));
         Path log = logs.resolve(config.getOrDefault("relay.name", "relay") + "-" + System.nanoTime() + ".log");

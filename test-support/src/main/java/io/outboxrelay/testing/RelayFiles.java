@@ -1,0 +1,51 @@
+package io.outboxrelay.testing;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * What the relay's integration tests set up alike: the outbox table of the README, a minimal
+ * relay configuration for a test database and broker, and the properties file a user would write.
+ */
+public final class RelayFiles {
+
+    /** The outbox table as {@code deploy/sql/outbox.sql} creates it. */
+    public static final String OUTBOX_DDL = "CREATE TABLE IF NOT EXISTS outbox_event (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+            + "aggregatetype varchar(255) NOT NULL, aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb, "
+            + "created_at timestamptz NOT NULL DEFAULT now(), tracingspancontext varchar(256))";
+
+    private RelayFiles() {
+    }
+
+    /** The lines of a minimal relay configuration for {@code db} and {@code broker}, to which tests add theirs. */
+    public static Map<String, String> minimalConfig(TestDatabase db, TestBroker broker, String relayName) {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("relay.name", relayName);
+        p.put("debezium.source.database.hostname", db.server().host());
+        p.put("debezium.source.database.port", Integer.toString(db.server().port()));
+        p.put("debezium.source.database.user", db.server().user());
+        p.put("debezium.source.database.password", db.server().password());
+        p.put("debezium.source.database.dbname", db.name());
+        p.put("debezium.source.table.include.list", "public.outbox_event");
+        p.put("debezium.sink.rabbitmq.connection.host", broker.server().host());
+        p.put("debezium.sink.rabbitmq.connection.port", Integer.toString(broker.server().port()));
+        p.put("debezium.sink.rabbitmq.connection.username", broker.server().user());
+        p.put("debezium.sink.rabbitmq.connection.password", broker.server().password());
+        return p;
+    }
+
+    /** Writes {@code config} as a properties file in {@code dir}, with {@code extraLines} after it; returns its path. */
+    public static Path write(Path dir, Map<String, String> config, String... extraLines) throws IOException {
+        Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");
+        StringBuilder text = new StringBuilder(config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
+        for (String line : extraLines) {
+            text.append('\n').append(line);
+        }
+        Files.writeString(file, text.append('\n').toString());
+        return file;
+    }
+}

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 version=3.6.1.Final
 home=target/debezium-server
+# Debian's Maven 3.8 writes colour resets (ESC[0m) even in batch mode.
+mvn() { command mvn "$@" 2>&1 | sed 's/\x1b\[[0-9;]*m//g'; }
 if [ -f "$home/.version" ] && [ "$(cat "$home/.version")" = "$version" ]; then
   exit 0
 fi

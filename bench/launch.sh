@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 main="$1"; shift
 bash deploy/local/services.sh >/dev/null
+# Debian's Maven 3.8 writes colour resets (ESC[0m) even in batch mode; they would lead every output.
+mvn() { command mvn "$@" 2>&1 | sed 's/\x1b\[[0-9;]*m//g'; }
 mvn -B -q install -DskipTests -Dmaven.test.skip.exec=true
 mvn -B -q -pl bench dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 mvn -B -q -f bench/perftest/pom.xml dependency:build-classpath -Dmdep.outputFile=../target/perftest-classpath.txt

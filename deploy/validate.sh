@@ -10,10 +10,12 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
+  echo "validate.sh: installing ${missing[*]} from Debian's packages to check deploy/ (promtool comes with prometheus, about 330 MB)"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 cd validate
+echo "validate.sh: installing the validator's npm packages (deploy/validate/package-lock.json) into deploy/validate/node_modules"
 npm ci --no-audit --no-fund --loglevel=error
 node validate.mjs

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo on a fresh Debian/Ubuntu machine, no Docker needed: prepares PostgreSQL and RabbitMQ
 # (services.sh), builds the relay if needed, creates a demo database with an outbox table, starts the
-# relay, writes a few outbox rows and shows them arriving on the exchange. Ctrl-C ends it.
+# relay, writes a few outbox rows and shows them arriving on the exchange. Ctrl-C ends it. On the
+# way out it stops the relay and drops the demo's replication slot, so that no slot is left to hold
+# WAL on this server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -10,7 +12,8 @@ if ! command -v mvn >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jdk-headless maven
 fi
-[ -f connector/target/outbox-relay.jar ] || mvn -B -q package -DskipTests
+# Debian's Maven 3.8 writes colour resets (ESC[0m) even in batch mode.
+[ -f connector/target/outbox-relay.jar ] || mvn -B -q package -DskipTests 2>&1 | sed 's/\x1b\[[0-9;]*m//g'
 
 CONFIG=deploy/demo/relay.properties
 JAR=connector/target/outbox-relay.jar
@@ -20,14 +23,27 @@ psql -h 127.0.0.1 -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'o
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE outbox_demo"
 psql_demo -d outbox_demo -f deploy/sql/outbox.sql
 
-java -jar "$JAR" check --config "$CONFIG" || true
-
+# tail --declare creates the exchange (and a queue bound to it) before check looks for it.
 java -jar "$JAR" tail --config "$CONFIG" --declare --timeout 60 --count 5 &
 TAIL=$!
 sleep 2
+java -jar "$JAR" check --config "$CONFIG" || true
+
 bin/outbox-relay run --config "$CONFIG" > /tmp/outbox-demo-relay.log 2>&1 &
 RELAY=$!
-trap 'kill $RELAY 2>/dev/null || true; kill $TAIL 2>/dev/null || true' EXIT
+cleanup() {
+  kill $TAIL 2>/dev/null || true
+  if kill $RELAY 2>/dev/null; then
+    wait $RELAY 2>/dev/null || true
+  fi
+  # The slot would keep every WAL segment written from now on; the demo needs it no more.
+  for _ in $(seq 1 20); do
+    [ "$(psql -h 127.0.0.1 -U postgres -Atc "SELECT active FROM pg_replication_slots WHERE slot_name = 'outbox_demo'")" = "t" ] || break
+    sleep 0.5
+  done
+  psql -h 127.0.0.1 -U postgres -qAtc "SELECT pg_drop_replication_slot('outbox_demo') FROM pg_replication_slots WHERE slot_name = 'outbox_demo'" >/dev/null || true
+}
+trap cleanup EXIT
 # Wait until the relay streams (its slot is active), then write the outbox rows.
 for _ in $(seq 1 60); do
   [ "$(psql -h 127.0.0.1 -U postgres -Atc "SELECT active FROM pg_replication_slots WHERE slot_name = 'outbox_demo'")" = "t" ] && break
@@ -45,4 +61,4 @@ INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) VALUES ('or
 INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) VALUES ('order', 'order-2', 'OrderCancelled', '{"orderId": "order-2"}');
 SQL
 wait $TAIL
-echo "demo done; relay log: /tmp/outbox-demo-relay.log"
+echo "demo done; relay log: /tmp/outbox-demo-relay.log (the relay is stopped and its slot dropped on exit)"

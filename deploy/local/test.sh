@@ -15,3 +15,17 @@ fi
 bash deploy/local/services.sh
 mvn -B verify "$@"
 bash deploy/validate.sh
+
+echo "test.sh: running the demo (deploy/local/demo.sh) as a new user would"
+demo_out="$(bash deploy/local/demo.sh 2>&1)" || { printf '%s\n' "$demo_out"; echo "test.sh: the demo failed"; exit 1; }
+printf '%s\n' "$demo_out" | tail -n 12
+if printf '%s\n' "$demo_out" | grep -q '\[FAIL\]'; then
+  echo "test.sh: the demo printed a FAIL line"; exit 1
+fi
+if [ "$(psql -h 127.0.0.1 -U postgres -Atc "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'outbox_demo'")" != "0" ]; then
+  echo "test.sh: the demo left its replication slot behind"; exit 1
+fi
+if [ "$(printf '%s\n' "$demo_out" | grep -c 'OrderPlaced\|OrderPaid\|OrderShipped\|OrderCancelled')" -lt 5 ]; then
+  echo "test.sh: the demo's 5 events did not all arrive"; exit 1
+fi
+echo "demo: 5 events delivered, no FAIL line, no slot left behind"

@@ -198,7 +198,8 @@ class GuardrailsIT {
             try (RelayProcess second = RelayProcess.start(dir, config)) {
                 await().atMost(Duration.ofSeconds(40)).until(() -> !second.isAlive());
                 assertThat(second.stop()).isEqualTo(4);
-                assertThat(second.log()).contains("replication slot twins is in use by another process", "Refusing to start a second one")
+                assertThat(second.log()).contains("replication slot twins is in use by another process, 'Debezium Streaming' connected from 127.0.0.1:",
+                                "(served by PostgreSQL's walsender, PID " + pid + ")", "Refusing to start a second one")
                         .doesNotContain("Relay 'twins' started").doesNotContain("Exception");
             }
             assertThat(slotPid("twins")).as("the first relay kept its slot").isEqualTo(pid);

@@ -136,6 +136,8 @@ class ObservabilityIT {
 
             assertThat(relay.stop()).as("exit after SIGTERM (128+15)").isEqualTo(143);
             String log = relay.log();
+            assertThat(log.strip().lines().reduce((a, b) -> b).orElse("")).as("the last line says it stopped")
+                    .contains("Stopped: everything confirmed is acknowledged");
             assertThat(log).doesNotContain(SECRET).doesNotContain("password=guest");
             ObjectMapper json = new ObjectMapper();
             boolean sawEventLine = false;

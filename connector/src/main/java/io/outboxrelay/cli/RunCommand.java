@@ -61,7 +61,12 @@ final class RunCommand implements Callable<Integer> {
             gauges.start(config.relay().metricsPoll());
             Thread hook = new Thread(() -> {
                 LOG.info("Stopping: draining in-flight confirms (up to relay.shutdown.grace.ms)");
-                supervisor.stop();
+                if (supervisor.stop()) {
+                    LOG.info("Stopped: everything confirmed is acknowledged; the next start resumes after it");
+                }
+                else {
+                    LOG.info("Stopped, with unconfirmed events left: the next start publishes them again (same message ids)");
+                }
             }, "outbox-relay-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             try {

@@ -200,13 +200,19 @@ public final class EngineSupervisor implements Health, RelayState {
         }
     }
 
-    /** Drains and stops; safe to call from a shutdown hook. Waits at most the grace period plus a margin. */
-    public void stop() {
+    /**
+     * Drains and stops; safe to call from a shutdown hook. Waits at most the grace period plus a
+     * margin. Returns whether everything handed to the sink was finished (so nothing is published
+     * again on the next start).
+     */
+    public boolean stop() {
         stopping = true;
+        boolean drained = true;
         RabbitMqChangeConsumer sink = consumer;
         if (sink != null) {
             try {
-                if (!sink.drain(config.relay().shutdownGrace())) {
+                drained = sink.drain(config.relay().shutdownGrace());
+                if (!drained) {
                     LOG.warn("In-flight confirms did not all arrive within relay.shutdown.grace.ms; the unconfirmed tail is republished on the next start");
                     // A publish may be stuck in a socket write (a blocked or stalled broker); the engine cannot close around it.
                     sink.abortBroker();
@@ -228,7 +234,9 @@ public final class EngineSupervisor implements Health, RelayState {
         }
         catch (ExecutionException | java.util.concurrent.TimeoutException e) {
             LOG.warn("The relay did not stop within relay.shutdown.grace.ms");
+            return false;
         }
+        return drained;
     }
 
     @Override

@@ -55,6 +55,19 @@ class CheckCommandIT {
     }
 
     @Test
+    void aBusySlotNamesItsClientAndSaysThePidIsTheWalsender() throws Exception {
+        db.execute(RelayFiles.OUTBOX_DDL);
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-busy");
+        config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-busy", "topic"));
+        try (io.outboxrelay.RelayHarness relay = io.outboxrelay.RelayHarness.start(db, dir, config)) {
+            Outcome outcome = check(config);
+            assertThat(outcome.out()).containsPattern("\\[FAIL] replication slot checked_busy is in use by 'Debezium Streaming' connected from "
+                    + "127\\.0\\.0\\.1:\\d+ \\(served by PostgreSQL's walsender, PID \\d+\\); only one relay may stream from a slot");
+            assertThat(outcome.out()).doesNotContain("another relay?");
+        }
+    }
+
+    @Test
     void checksThePublicationColumnsAgainstTheTable() throws Exception {
         db.execute(RelayFiles.OUTBOX_DDL);
         Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-columns");

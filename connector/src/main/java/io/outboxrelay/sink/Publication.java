@@ -117,6 +117,11 @@ final class Publication {
         return sequence;
     }
 
+    /** Whether it was ever handed to a channel (delivery tags start at 1): the window counts it from then until it is marked. */
+    synchronized boolean wasPublished() {
+        return sequence != 0;
+    }
+
     synchronized long publishedAtNanos() {
         return publishedAtNanos;
     }

@@ -229,7 +229,7 @@ final class PublishPipeline {
                     && declaredQueues.add(p.message.routingKey())) {
                 broker.declareQueue(p.message.routingKey(), sink.routingKeyDurable());
             }
-            boolean first = p.sequence() == 0;
+            boolean first = !p.wasPublished();
             broker.publish(p);
             if (first) {
                 windowCount++;
@@ -243,8 +243,7 @@ final class PublishPipeline {
 
     /** A message larger than the byte window goes alone, so that no size is stuck forever. */
     private boolean roomFor(Publication p) {
-        boolean counted = p.sequence() != 0;
-        if (counted || windowCount == 0) {
+        if (p.wasPublished() || windowCount == 0) {
             return true;
         }
         return windowCount < sink.maxInFlight() && windowBytes + p.bytes() <= sink.maxInFlightBytes();
@@ -267,7 +266,7 @@ final class PublishPipeline {
             p.done();
             committer.markProcessed(p.event);
             unmarked.poll();
-            if (p.sequence() != 0) {
+            if (p.wasPublished()) {
                 windowCount--;
                 windowBytes -= p.bytes();
             }

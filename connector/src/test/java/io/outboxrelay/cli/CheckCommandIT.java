@@ -60,6 +60,8 @@ class CheckCommandIT {
         Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-busy");
         config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-busy", "topic"));
         try (io.outboxrelay.RelayHarness relay = io.outboxrelay.RelayHarness.start(db, dir, config)) {
+            // The slot is active for a moment while Debezium creates it, then free until streaming starts: wait for the stream itself.
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> relay.supervisor().notReadyReason() == null);
             Outcome outcome = check(config);
             assertThat(outcome.out()).containsPattern("\\[FAIL] replication slot checked_busy is in use by 'Debezium Streaming' connected from "
                     + "127\\.0\\.0\\.1:\\d+ \\(served by PostgreSQL's walsender, PID \\d+\\); only one relay may stream from a slot");

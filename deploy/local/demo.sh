@@ -19,8 +19,11 @@ CONFIG=deploy/demo/relay.properties
 JAR=connector/target/outbox-relay.jar
 psql_demo() { psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 
-psql -h 127.0.0.1 -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'outbox_demo'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE outbox_demo"
+# A fresh demo database each time: the relay's stored offset from an earlier run would point
+# before the slot a new run creates, which Debezium rightly refuses.
+psql -h 127.0.0.1 -U postgres -qAtc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'outbox_demo' AND NOT active" >/dev/null
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS outbox_demo WITH (FORCE)"
+psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE outbox_demo"
 psql_demo -d outbox_demo -f deploy/sql/outbox.sql
 
 # tail --declare creates the exchange (and a queue bound to it) before check looks for it.

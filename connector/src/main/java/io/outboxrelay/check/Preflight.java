@@ -43,6 +43,7 @@ public final class Preflight {
         try (SourceInspector source = new SourceInspector(db, "outbox-relay check")) {
             String walLevel = source.walLevel();
             results.add(CheckResult.ok("PostgreSQL reachable at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()));
+            results.add(tls(db, source.tls()));
             results.add("logical".equals(walLevel) ? CheckResult.ok("wal_level=logical")
                     : CheckResult.fail("wal_level=" + walLevel + ", logical decoding needs wal_level=logical: set it in postgresql.conf "
                             + "(ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL"));
@@ -59,6 +60,31 @@ public final class Preflight {
             results.add(CheckResult.fail("PostgreSQL at " + db.host() + ":" + db.port() + "/" + db.database() + " as " + db.user()
                     + " refused: " + e.getMessage() + " — check debezium.source.database.* and that the server runs"));
         }
+    }
+
+    /**
+     * The connection's TLS facts. Whether the server was verified follows from pgjdbc's sslmode:
+     * verify-full checks the certificate chain and the host name, verify-ca the chain only, the
+     * others nothing. Off loopback anything short of verify-full is a warning.
+     */
+    static CheckResult tls(DatabaseSettings db, SourceInspector.TlsFacts tls) {
+        String mode = db.sslMode();
+        String verified = switch (mode) {
+            case "verify-full" -> "server certificate and host name verified";
+            case "verify-ca" -> "server certificate verified, host name not";
+            default -> "server not verified";
+        };
+        String facts = tls.ssl() ? "TLS (" + tls.protocol() + ", " + tls.cipher() + "), " + verified + " (sslmode=" + mode + ")"
+                : "not TLS (sslmode=" + mode + ")";
+        if (!"verify-full".equals(mode) && !loopback(db.host())) {
+            return CheckResult.warn("PostgreSQL connection to " + db.host() + " is " + facts + ": anyone on the path could read or pose as the "
+                    + "server; set debezium.source.database.sslmode=verify-full and debezium.source.database.sslrootcert");
+        }
+        return CheckResult.ok("PostgreSQL connection is " + facts);
+    }
+
+    private static boolean loopback(String host) {
+        return host.equals("localhost") || host.startsWith("127.") || host.equals("::1") || host.startsWith("/");
     }
 
     private void checkTable(SourceInspector source, String table) throws SQLException {

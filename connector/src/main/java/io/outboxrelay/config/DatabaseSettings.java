@@ -4,6 +4,8 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 
 /**
@@ -12,16 +14,34 @@ import java.util.Properties;
  * keep-alive: a half-open connection (a stalled network path, a server that froze) then fails and
  * is retried instead of stalling whatever holds it.
  *
+ * The TLS settings Debezium's own connections use ({@code database.sslmode}, {@code sslrootcert},
+ * {@code sslcert}, {@code sslkey}, {@code sslpassword}, {@code sslfactory}) reach these too, so a
+ * server that accepts only verified TLS with client certificates takes every connection of the relay.
+ *
  * @param connectTimeout  {@code relay.database.connect.timeout.ms}: TCP connect and log-in
  * @param socketTimeout   {@code relay.database.socket.timeout.ms}: the longest wait for one answer
+ * @param tls             pgjdbc's TLS properties (names without {@code database.}), as Debezium is given them
  */
-public record DatabaseSettings(String host, int port, String user, String password, String database, Duration connectTimeout, Duration socketTimeout) {
+public record DatabaseSettings(String host, int port, String user, String password, String database, Duration connectTimeout, Duration socketTimeout,
+                               Map<String, String> tls) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_SOCKET_TIMEOUT = Duration.ofSeconds(30);
 
+    /** pgjdbc's TLS properties, as Debezium's PostgreSQL connector names them under {@code database.}. */
+    public static final List<String> TLS_PROPERTIES = List.of("sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "sslfactory");
+
+    public DatabaseSettings {
+        tls = Map.copyOf(tls);
+    }
+
     public DatabaseSettings(String host, int port, String user, String password, String database) {
-        this(host, port, user, password, database, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT);
+        this(host, port, user, password, database, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, Map.of());
+    }
+
+    /** pgjdbc's {@code sslmode} for these connections: what was set, else pgjdbc's default {@code prefer}. */
+    public String sslMode() {
+        return tls.getOrDefault("sslmode", "prefer");
     }
 
     public String jdbcUrl() {
@@ -41,6 +61,7 @@ public record DatabaseSettings(String host, int port, String user, String passwo
         props.setProperty("loginTimeout", Long.toString(seconds(connectTimeout)));
         props.setProperty("socketTimeout", Long.toString(seconds(socketTimeout)));
         props.setProperty("tcpKeepAlive", "true");
+        tls.forEach(props::setProperty);
         return DriverManager.getConnection(jdbcUrl(), props);
     }
 

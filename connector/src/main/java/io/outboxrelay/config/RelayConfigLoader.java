@@ -135,8 +135,20 @@ public final class RelayConfigLoader {
         String user = read.required(SOURCE_PREFIX + "database.user", "the role the relay connects as (it needs REPLICATION)" + nearMiss("database.user", names));
         String dbname = read.required(SOURCE_PREFIX + "database.dbname", "the database holding the outbox table" + nearMiss("database.dbname", names));
         int port = new TypedReader(engine::getProperty).integer("database.port", 5432, 1, 65535);
+        Map<String, String> tls = new TreeMap<>();
+        for (String key : DatabaseSettings.TLS_PROPERTIES) {
+            String v = engine.getProperty("database." + key);
+            if (v == null) {
+                // Secrets and overrides given only as environment variables, like the connection keys above.
+                v = value(config, SOURCE_PREFIX + "database." + key);
+            }
+            if (v != null && !v.isBlank()) {
+                tls.put(key, v.trim());
+                engine.setProperty("database." + key, v.trim());
+            }
+        }
         DatabaseSettings database = new DatabaseSettings(host, port, user, engine.getProperty("database.password"), dbname,
-                r.millis(RELAY_PREFIX + "database.connect.timeout.ms"), r.millis(RELAY_PREFIX + "database.socket.timeout.ms"));
+                r.millis(RELAY_PREFIX + "database.connect.timeout.ms"), r.millis(RELAY_PREFIX + "database.socket.timeout.ms"), tls);
         if (!"io.debezium.connector.postgresql.PostgresConnector".equals(engine.getProperty("connector.class"))) {
             read.problem(SOURCE_PREFIX + "connector.class=" + engine.getProperty("connector.class")
                     + " is not supported: outbox-relay tails PostgreSQL (io.debezium.connector.postgresql.PostgresConnector)");
@@ -148,6 +160,10 @@ public final class RelayConfigLoader {
             }
             if (database.password() != null) {
                 engine.putIfAbsent(PostgresOffsetStoreConfig.PASSWORD, database.password());
+            }
+            if (engine.getProperty(PostgresOffsetStoreConfig.URL).equals(database.jdbcUrl())) {
+                // The store's connection to the source database gets the source's TLS settings too.
+                tls.forEach((k, v) -> engine.putIfAbsent(PostgresOffsetStoreConfig.DRIVER_PREFIX + k, v));
             }
         }
 

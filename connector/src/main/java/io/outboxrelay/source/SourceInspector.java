@@ -62,6 +62,22 @@ public final class SourceInspector implements AutoCloseable {
         return single("SHOW wal_level");
     }
 
+    /** Whether this very connection is TLS, and with which protocol and cipher (from {@code pg_stat_ssl}). */
+    public TlsFacts tls() throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement("SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+                ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? new TlsFacts(rs.getBoolean(1), rs.getString(2), rs.getString(3)) : new TlsFacts(false, null, null);
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** What {@code pg_stat_ssl} says of a connection. */
+    public record TlsFacts(boolean ssl, String protocol, String cipher) {
+    }
+
     /** Whether the connected role may replicate (REPLICATION, or a superuser). */
     public boolean canReplicate() throws SQLException {
         return "t".equals(single("SELECT (rolreplication OR rolsuper)::text::char FROM pg_roles WHERE rolname = current_user"));

@@ -135,6 +135,7 @@ final class OffsetTable implements AutoCloseable {
             props.setProperty("loginTimeout", Long.toString(seconds(config.connectTimeout())));
             props.setProperty("socketTimeout", Long.toString(seconds(config.socketTimeout())));
             props.setProperty("tcpKeepAlive", "true");
+            config.driverProperties().forEach(props::setProperty);
             connection = DriverManager.getConnection(config.url(), props);
             connection.setAutoCommit(false);
         }

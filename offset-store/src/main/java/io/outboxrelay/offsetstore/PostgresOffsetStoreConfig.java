@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 import org.apache.kafka.common.config.ConfigDef;
@@ -31,6 +32,8 @@ public final class PostgresOffsetStoreConfig {
     public static final String RETRY_BACKOFF_MAX_MS = PREFIX + "retry.backoff.max.ms";
     public static final String CONNECT_TIMEOUT_MS = PREFIX + "connect.timeout.ms";
     public static final String SOCKET_TIMEOUT_MS = PREFIX + "socket.timeout.ms";
+    /** Keys under this prefix go to the JDBC driver as they are, e.g. {@code driver.sslmode=verify-full}: settings that a URL should not carry (an sslpassword). */
+    public static final String DRIVER_PREFIX = PREFIX + "driver.";
 
     public static final String DEFAULT_TABLE = "outbox_relay_offsets";
     /** The engine's name, which the namespace defaults to. */
@@ -72,10 +75,11 @@ public final class PostgresOffsetStoreConfig {
     private final Duration backoffMax;
     private final Duration connectTimeout;
     private final Duration socketTimeout;
+    private final Map<String, String> driverProperties;
 
     private PostgresOffsetStoreConfig(String url, String user, String password, String table, String namespace,
                                       Duration retryTimeout, Duration backoffInitial, Duration backoffMax, Duration connectTimeout,
-                                      Duration socketTimeout) {
+                                      Duration socketTimeout, Map<String, String> driverProperties) {
         this.url = url;
         this.user = user;
         this.password = password;
@@ -86,6 +90,7 @@ public final class PostgresOffsetStoreConfig {
         this.backoffMax = backoffMax;
         this.connectTimeout = connectTimeout;
         this.socketTimeout = socketTimeout;
+        this.driverProperties = Map.copyOf(driverProperties);
     }
 
     /**
@@ -116,7 +121,18 @@ public final class PostgresOffsetStoreConfig {
                 Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_INITIAL_MS)),
                 Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_MAX_MS)),
                 Duration.ofMillis((Long) parsed.get(CONNECT_TIMEOUT_MS)),
-                Duration.ofMillis((Long) parsed.get(SOCKET_TIMEOUT_MS)));
+                Duration.ofMillis((Long) parsed.get(SOCKET_TIMEOUT_MS)),
+                driverProperties(originals));
+    }
+
+    private static Map<String, String> driverProperties(Map<String, ?> originals) {
+        Map<String, String> driver = new TreeMap<>();
+        originals.forEach((k, v) -> {
+            if (k.startsWith(DRIVER_PREFIX) && v != null) {
+                driver.put(k.substring(DRIVER_PREFIX.length()), v.toString());
+            }
+        });
+        return driver;
     }
 
     private static String password(Map<String, Object> parsed) {
@@ -171,5 +187,10 @@ public final class PostgresOffsetStoreConfig {
 
     public Duration socketTimeout() {
         return socketTimeout;
+    }
+
+    /** JDBC driver properties given as {@code offset.storage.postgres.driver.*}. */
+    public Map<String, String> driverProperties() {
+        return driverProperties;
     }
 }

@@ -24,8 +24,18 @@ public final class ScratchPostgres implements AutoCloseable {
         this.bin = bin;
     }
 
+    /** What a test does to the data directory between initdb and the first start (its pg_hba.conf, its certificates). */
+    public interface Setup {
+        void prepare(Path dataDir) throws IOException;
+    }
+
     /** Starts a server with extra {@code -c name=value} settings, e.g. {@code wal_level=replica}. */
     public static ScratchPostgres start(String... settings) throws IOException {
+        return start(data -> { }, settings);
+    }
+
+    /** Starts a server whose data directory {@code setup} prepared, with extra {@code -c name=value} settings. */
+    public static ScratchPostgres start(Setup setup, String... settings) throws IOException {
         String bin = "/usr/lib/postgresql/" + ServerControl.postgresVersion() + "/bin";
         Path dir = Files.createTempDirectory("scratch-pg");
         ServerControl.run("chown", "postgres", dir.toString());
@@ -34,6 +44,8 @@ public final class ScratchPostgres implements AutoCloseable {
             port = s.getLocalPort();
         }
         ServerControl.run("runuser", "-u", "postgres", "--", bin + "/initdb", "-D", dir.resolve("data").toString(), "-A", "trust", "-U", "postgres");
+        setup.prepare(dir.resolve("data"));
+        ServerControl.run("chown", "-R", "postgres", dir.resolve("data").toString());
         StringBuilder opts = new StringBuilder("-p " + port + " -k " + dir + " -c listen_addresses=127.0.0.1");
         for (String setting : settings) {
             opts.append(" -c ").append(setting);

@@ -4,12 +4,19 @@ import java.io.IOException;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+
+import javax.net.ssl.SSLSession;
+import javax.net.ssl.SSLSocket;
 import java.util.Properties;
 import java.util.concurrent.TimeoutException;
 
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.ConnectionFactoryConfigurator;
 
+import io.outboxrelay.config.BrokerTls;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.SinkConfig;
@@ -81,6 +88,25 @@ public final class Preflight {
                     + "server; set debezium.source.database.sslmode=verify-full and debezium.source.database.sslrootcert");
         }
         return CheckResult.ok("PostgreSQL connection is " + facts);
+    }
+
+    /** The broker connection's TLS facts: the negotiated protocol and cipher, and what the settings had verified. */
+    static CheckResult brokerTls(SinkConfig sink, String host, SSLSession session) {
+        Map<String, String> c = BrokerTls.verifiedByDefault(sink.connection());
+        if (!BrokerTls.enabled(c)) {
+            return loopback(host) ? CheckResult.ok("RabbitMQ connection is not TLS (loopback)")
+                    : CheckResult.warn("RabbitMQ connection to " + host + " is not TLS: credentials and events cross the network in clear; set "
+                            + "debezium.sink.rabbitmq.connection.ssl.enabled=true (and connection.port to the TLS listener, usually 5671)");
+        }
+        boolean certificate = !"false".equalsIgnoreCase(c.get(ConnectionFactoryConfigurator.SSL_VALIDATE_SERVER_CERTIFICATE))
+                || c.get(ConnectionFactoryConfigurator.SSL_TRUST_STORE) != null || c.get(ConnectionFactoryConfigurator.SSL_KEY_STORE) != null;
+        boolean hostName = "true".equalsIgnoreCase(c.get(ConnectionFactoryConfigurator.SSL_VERIFY_HOSTNAME));
+        String verified = certificate && hostName ? "server certificate and host name verified"
+                : certificate ? "server certificate verified, host name not" : "server not verified";
+        String facts = "TLS (" + (session == null ? "protocol unknown" : session.getProtocol() + ", " + session.getCipherSuite()) + "), " + verified
+                + (sink.saslExternal() ? ", client certificate (EXTERNAL)" : "");
+        return certificate && hostName ? CheckResult.ok("RabbitMQ connection is " + facts)
+                : CheckResult.warn("RabbitMQ connection is " + facts + ": see the warnings above");
     }
 
     private static boolean loopback(String host) {
@@ -173,8 +199,19 @@ public final class Preflight {
         ConnectionFactory factory = BrokerConnectionFactory.forSink(sink);
         factory.setConnectionTimeout(5_000);
         String where = factory.getHost() + ":" + factory.getPort() + factory.getVirtualHost();
+        AtomicReference<SSLSession> session = new AtomicReference<>();
+        if (factory.isSSL()) {
+            // Added to, not replaced: amqp-client's host-name verification is itself a socket configurator.
+            factory.setSocketConfigurator(factory.getSocketConfigurator().andThen(socket -> {
+                if (socket instanceof SSLSocket ssl) {
+                    ssl.addHandshakeCompletedListener(e -> session.set(e.getSession()));
+                }
+            }));
+        }
         try (com.rabbitmq.client.Connection connection = factory.newConnection("outbox-relay check")) {
-            results.add(CheckResult.ok("RabbitMQ reachable at " + where + " as " + factory.getUsername()));
+            results.add(CheckResult.ok("RabbitMQ reachable at " + where + " as " + (sink.saslExternal() ? "the client certificate's user (EXTERNAL)"
+                    : factory.getUsername())));
+            results.add(brokerTls(sink, factory.getHost(), session.get()));
             if (sink.exchange().isEmpty()) {
                 results.add(CheckResult.ok("exchange: taken from the router (exchange.template) or the topic name, per event; not checked"));
                 return;

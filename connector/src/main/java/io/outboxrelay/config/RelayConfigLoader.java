@@ -208,6 +208,7 @@ public final class RelayConfigLoader {
                 connection.put(key, v);
             }
         }
+        warnings.addAll(BrokerTls.warnings(connection));
         TypedReader.Declared d = read.declared(Settings.SINK);
         RoutingKeySource source = d.choice(p + "routingKey.source", RoutingKeySource.class);
         if (d.bool(p + "routingKeyFromTopicName")) {
@@ -231,7 +232,8 @@ public final class RelayConfigLoader {
                 d.number(p + "max.in.flight.bytes"),
                 d.integer(p + "max.message.bytes"),
                 d.millis(p + "retry.backoff.initial.ms"),
-                d.millis(p + "retry.backoff.max.ms"));
+                d.millis(p + "retry.backoff.max.ms"),
+                "external".equalsIgnoreCase(d.string(p + "sasl.mechanism")));
     }
 
     /** Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output. */

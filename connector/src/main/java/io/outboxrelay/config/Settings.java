@@ -89,7 +89,10 @@ public final class Settings {
                             + "`max_message_size`); raise it together with the broker's and, past ~140 MB, the heap")
             .define(SINK_PREFIX + "retry.backoff.initial.ms", Type.LONG, 100L, Range.atLeast(1), Importance.LOW,
                     "first pause before reconnecting to RabbitMQ after a failure; it doubles up to `retry.backoff.max.ms`")
-            .define(SINK_PREFIX + "retry.backoff.max.ms", Type.LONG, 5_000L, Range.atLeast(1), Importance.LOW, "longest pause between reconnections");
+            .define(SINK_PREFIX + "retry.backoff.max.ms", Type.LONG, 5_000L, Range.atLeast(1), Importance.LOW, "longest pause between reconnections")
+            .define(SINK_PREFIX + "sasl.mechanism", Type.STRING, "plain", CaseInsensitiveValidString.in("plain", "external"), Importance.MEDIUM,
+                    "`plain`: `connection.username`/`password`; `external`: the TLS client certificate (`connection.ssl.key.store`) is the "
+                            + "credential, RabbitMQ's `rabbitmq_auth_mechanism_ssl` maps it to a user");
 
     /** Keys under this prefix of the sink namespace go to amqp-client as they are (documented as one row). */
     public static final String SINK_CONNECTION = SINK_PREFIX + "connection.";

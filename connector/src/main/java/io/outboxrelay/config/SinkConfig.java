@@ -23,7 +23,8 @@ public record SinkConfig(
         long maxInFlightBytes,
         int maxMessageBytes,
         Duration retryBackoffInitial,
-        Duration retryBackoffMax) {
+        Duration retryBackoffMax,
+        boolean saslExternal) {
 
     public static final String PREFIX = "debezium.sink.rabbitmq.";
 

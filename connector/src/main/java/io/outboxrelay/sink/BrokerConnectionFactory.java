@@ -3,13 +3,17 @@ package io.outboxrelay.sink;
 import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.ConnectionFactoryConfigurator;
 
+import com.rabbitmq.client.DefaultSaslConfig;
+
+import io.outboxrelay.config.BrokerTls;
 import io.outboxrelay.config.SinkConfig;
 
 /**
  * The connection factory the sink settings describe: Debezium Server's {@code connection.*} keys,
  * read by amqp-client's own loader. Automatic recovery is off on purpose: it restarts delivery tags
  * on the recovered channel and cannot resend what was unconfirmed, while the sink must republish
- * exactly that tail; so the sink decides when to reconnect.
+ * exactly that tail; so the sink decides when to reconnect. TLS is verified by default
+ * ({@link BrokerTls}).
  */
 public final class BrokerConnectionFactory {
 
@@ -18,7 +22,10 @@ public final class BrokerConnectionFactory {
 
     public static ConnectionFactory forSink(SinkConfig sink) {
         ConnectionFactory factory = new ConnectionFactory();
-        ConnectionFactoryConfigurator.load(factory, sink.connection(), "");
+        ConnectionFactoryConfigurator.load(factory, BrokerTls.verifiedByDefault(sink.connection()), "");
+        if (sink.saslExternal()) {
+            factory.setSaslConfig(DefaultSaslConfig.EXTERNAL);
+        }
         factory.setAutomaticRecoveryEnabled(false);
         factory.setTopologyRecoveryEnabled(false);
         return factory;

@@ -26,6 +26,11 @@ public final class QueueRecorder implements AutoCloseable {
         this.connection = connection;
     }
 
+    /** Records every delivery of {@code queue} through {@code connection}, which it then owns (closed with it). */
+    public static QueueRecorder on(Connection connection, String queue) throws IOException {
+        return start(connection, queue);
+    }
+
     static QueueRecorder start(Connection connection, String queue) throws IOException {
         QueueRecorder recorder = new QueueRecorder(connection);
         Channel channel = connection.createChannel();

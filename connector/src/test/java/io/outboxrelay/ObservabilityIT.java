@@ -139,6 +139,12 @@ class ObservabilityIT {
             assertThat(log.strip().lines().reduce((a, b) -> b).orElse("")).as("the last line says it stopped")
                     .contains("Stopped: everything confirmed is acknowledged");
             assertThat(log).doesNotContain(SECRET).doesNotContain("password=guest");
+            assertThat(log).as("the access trail (JSON lines here): every connection, with server, user and TLS facts")
+                    .contains("\"loggerName\":\"io.outboxrelay.audit\"")
+                    .containsPattern("\"arguments\": \\[\"PostgreSQL\",\"outbox-relay dead letters\",\"127\\.0\\.0\\.1:\\d+\\\\/\\w+\",\"postgres\","
+                            + "\"not TLS \\(sslmode=prefer\\)\"]")
+                    .containsPattern("\"arguments\": \\[\"RabbitMQ\",\"outbox-relay observed\",\"127\\.0\\.0\\.1:\\d+\\\\/\",\"guest\",\"not TLS\"]")
+                    .contains("PostgreSQL connection opened for the offset store");
             ObjectMapper json = new ObjectMapper();
             boolean sawEventLine = false;
             for (String line : log.split("\n")) {

@@ -100,7 +100,10 @@ class TlsRabbitIT {
         assertThat(out).contains("[FAIL] RabbitMQ at 127.0.0.1:" + rabbit.port() + "/ as guest refused:").contains("127.0.0.1");
         try (RelayProcess relay = RelayProcess.start(dir, trusting(config("tls-wrong-host", "127.0.0.1")))) {
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(relay.log())
-                    .contains("cannot connect to RabbitMQ (debezium.sink.rabbitmq.connection.*)").contains("127.0.0.1"));
+                    .contains("cannot connect to RabbitMQ (debezium.sink.rabbitmq.connection.*)")
+                    .contains("RabbitMQ connection refused for outbox-relay tls-wrong-host: 127.0.0.1:" + rabbit.port() + "/ as guest, TLS: "
+                            + "No subject alternative names matching IP address 127.0.0.1 found"));
+            assertThat(relay.log()).doesNotContain(TestCertificates.STORE_PASSWORD);
             assertThat(relay.get("/q/health/ready").status()).as("never ready against a server it cannot verify").isNotEqualTo(200);
         }
     }

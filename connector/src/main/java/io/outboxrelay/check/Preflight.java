@@ -16,6 +16,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.ConnectionFactoryConfigurator;
 
+import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.BrokerTls;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
@@ -208,7 +209,7 @@ public final class Preflight {
                 }
             }));
         }
-        try (com.rabbitmq.client.Connection connection = factory.newConnection("outbox-relay check")) {
+        try (com.rabbitmq.client.Connection connection = ConnectionAudit.openBroker(factory, "outbox-relay check")) {
             results.add(CheckResult.ok("RabbitMQ reachable at " + where + " as " + (sink.saslExternal() ? "the client certificate's user (EXTERNAL)"
                     : factory.getUsername())));
             results.add(brokerTls(sink, factory.getHost(), session.get()));

@@ -4,6 +4,7 @@ import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
 
+import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.check.CheckResult;
 import io.outboxrelay.check.Preflight;
 import io.outboxrelay.config.RelayConfig;
@@ -25,6 +26,7 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        ConsoleLogFormat.auditRefusalsOnly();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);

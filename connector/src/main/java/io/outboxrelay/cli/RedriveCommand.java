@@ -9,6 +9,7 @@ import java.util.concurrent.TimeoutException;
 
 import com.rabbitmq.client.ShutdownSignalException;
 
+import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.deadletter.DeadLetterRedriver;
 import io.outboxrelay.deadletter.Redrive;
@@ -48,6 +49,7 @@ final class RedriveCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
+        ConsoleLogFormat.auditRefusalsOnly();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);

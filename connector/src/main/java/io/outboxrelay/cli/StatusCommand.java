@@ -6,6 +6,7 @@ import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
+import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
@@ -32,6 +33,7 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        ConsoleLogFormat.auditRefusalsOnly();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);

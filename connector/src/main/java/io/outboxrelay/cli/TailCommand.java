@@ -12,6 +12,8 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 
+import io.outboxrelay.logging.ConsoleLogFormat;
+import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.sink.BrokerConnectionFactory;
 import picocli.CommandLine.Command;
@@ -47,6 +49,7 @@ final class TailCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException, TimeoutException, InterruptedException {
+        ConsoleLogFormat.auditRefusalsOnly();
         PrintWriter out = spec.commandLine().getOut();
         RelayConfig config = options.load(spec.commandLine().getErr());
         if (config == null) {
@@ -58,7 +61,7 @@ final class TailCommand implements Callable<Integer> {
             return ConfigOptions.EXIT_CONFIG;
         }
         ConnectionFactory factory = BrokerConnectionFactory.forSink(config.sink());
-        try (Connection connection = factory.newConnection("outbox-relay tail")) {
+        try (Connection connection = ConnectionAudit.openBroker(factory, "outbox-relay tail")) {
             Channel channel = connection.createChannel();
             if (declare) {
                 channel.exchangeDeclare(exchange, "topic", true);

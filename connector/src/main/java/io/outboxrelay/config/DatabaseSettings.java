@@ -2,11 +2,15 @@ package io.outboxrelay.config;
 
 import java.sql.Connection;
 import java.sql.DriverManager;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+
+import io.outboxrelay.audit.ConnectionAudit;
 
 /**
  * The source database as the connector sees it; the offset store and dead-letter table default to it.
@@ -62,7 +66,30 @@ public record DatabaseSettings(String host, int port, String user, String passwo
         props.setProperty("socketTimeout", Long.toString(seconds(socketTimeout)));
         props.setProperty("tcpKeepAlive", "true");
         tls.forEach(props::setProperty);
-        return DriverManager.getConnection(jdbcUrl(), props);
+        Connection c;
+        try {
+            c = DriverManager.getConnection(jdbcUrl(), props);
+        }
+        catch (SQLException e) {
+            ConnectionAudit.refused("PostgreSQL", applicationName, host + ":" + port + "/" + database, user, "sslmode=" + sslMode(), e.getMessage());
+            throw e;
+        }
+        ConnectionAudit.opened("PostgreSQL", applicationName, host + ":" + port + "/" + database, user, tlsFacts(c));
+        return c;
+    }
+
+    /** What pg_stat_ssl says of a fresh connection, for the access trail; "TLS unknown" where it cannot be asked. */
+    private String tlsFacts(Connection c) {
+        try (Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()")) {
+            if (rs.next() && rs.getBoolean(1)) {
+                return "TLS " + rs.getString(2) + " " + rs.getString(3) + " (sslmode=" + sslMode() + ")";
+            }
+            return "not TLS (sslmode=" + sslMode() + ")";
+        }
+        catch (SQLException e) {
+            return "TLS unknown (sslmode=" + sslMode() + ")";
+        }
     }
 
     private static long seconds(Duration d) {

@@ -18,6 +18,7 @@ import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConnectionFactory;
 
+import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.DatabaseSettings;
 
 /**
@@ -48,7 +49,7 @@ public final class DeadLetterRedriver {
         List<String> republished = new ArrayList<>();
         List<String> unroutable = new ArrayList<>();
         List<String> notRedrivable = new ArrayList<>();
-        try (Connection db = database.connect("outbox-relay redrive"); com.rabbitmq.client.Connection amqp = broker.newConnection("outbox-relay redrive " + relayName)) {
+        try (Connection db = database.connect("outbox-relay redrive"); com.rabbitmq.client.Connection amqp = ConnectionAudit.openBroker(broker, "outbox-relay redrive " + relayName)) {
             Channel channel = amqp.createChannel();
             channel.confirmSelect();
             Set<String> returned = ConcurrentHashMap.newKeySet();

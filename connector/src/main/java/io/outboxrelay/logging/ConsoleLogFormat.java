@@ -25,6 +25,16 @@ public final class ConsoleLogFormat {
     private ConsoleLogFormat() {
     }
 
+    /**
+     * For the short commands (check, status, tail, redrive): their own output already says what
+     * they reached, so the access trail keeps only refusals there; {@code run} keeps every line.
+     */
+    public static void auditRefusalsOnly() {
+        if (LoggerFactory.getILoggerFactory() instanceof LoggerContext context) {
+            context.getLogger("io.outboxrelay.audit").setLevel(ch.qos.logback.classic.Level.WARN);
+        }
+    }
+
     public static void use(LogFormat format) {
         if (format != LogFormat.JSON || !(LoggerFactory.getILoggerFactory() instanceof LoggerContext context)) {
             return;

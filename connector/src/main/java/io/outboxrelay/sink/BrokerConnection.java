@@ -12,6 +12,7 @@ import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.ShutdownSignalException;
 
+import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.SinkConfig;
 
 /**
@@ -55,7 +56,7 @@ final class BrokerConnection implements AutoCloseable {
         }
         if (connection == null || !connection.isOpen()) {
             blockedReason = null;
-            connection = factory.newConnection(connectionName);
+            connection = ConnectionAudit.openBroker(factory, connectionName);
             current = connection;
             connection.addBlockedListener(reason -> {
                 blockedReason = reason;
@@ -65,7 +66,6 @@ final class BrokerConnection implements AutoCloseable {
                 blockedReason = null;
                 LOG.info("RabbitMQ unblocked the connection");
             });
-            LOG.info("Connected to RabbitMQ at {}:{}", factory.getHost(), factory.getPort());
         }
         Channel ch = connection.createChannel();
         ch.confirmSelect();

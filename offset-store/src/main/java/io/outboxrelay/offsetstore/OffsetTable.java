@@ -12,12 +12,17 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 /**
  * The SQL of the offset table, over one JDBC connection that is reopened when it breaks. One row
  * per (namespace, key); a flush is one transaction of upserts, so engines sharing the table never
  * touch each other's rows. Not thread-safe: the store calls it from its single writer thread.
  */
 final class OffsetTable implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(OffsetTable.class);
 
     private final PostgresOffsetStoreConfig config;
     private final String upsert;
@@ -136,7 +141,17 @@ final class OffsetTable implements AutoCloseable {
             props.setProperty("socketTimeout", Long.toString(seconds(config.socketTimeout())));
             props.setProperty("tcpKeepAlive", "true");
             config.driverProperties().forEach(props::setProperty);
-            connection = DriverManager.getConnection(config.url(), props);
+            // The URL without its parameters: one of them could be a password.
+            String where = config.url().replaceFirst("\\?.*", "");
+            try {
+                connection = DriverManager.getConnection(config.url(), props);
+            }
+            catch (SQLException e) {
+                LOG.warn("PostgreSQL connection refused for the offset store: {} as {}: {}", where, config.user(), e.getMessage());
+                throw e;
+            }
+            LOG.info("PostgreSQL connection opened for the offset store: {} as {}, sslmode={}", where, config.user(),
+                    config.driverProperties().getOrDefault("sslmode", "prefer"));
             connection.setAutoCommit(false);
         }
         return connection;

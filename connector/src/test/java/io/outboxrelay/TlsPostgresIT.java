@@ -3,8 +3,6 @@ package io.outboxrelay;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -24,7 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
-import io.outboxrelay.cli.OutboxRelayCommand;
+import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
@@ -33,7 +31,6 @@ import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ScratchPostgres;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestCertificates;
-import picocli.CommandLine;
 
 /**
  * A PostgreSQL that accepts only TLS with client certificates ({@code hostssl … cert}), as issue 15
@@ -151,11 +148,7 @@ class TlsPostgresIT {
     }
 
     private String check(Map<String, String> config) throws Exception {
-        Path file = RelayFiles.write(dir, config);
-        StringWriter out = new StringWriter();
-        new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(new StringWriter())).execute("check", "--config",
-                file.toString());
-        return out.toString();
+        return CliRun.of("check", "--config", RelayFiles.write(dir, config).toString()).out();
     }
 
     private static long count(String sql) throws Exception {

@@ -2,8 +2,6 @@ package io.outboxrelay;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -18,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 
-import io.outboxrelay.cli.OutboxRelayCommand;
+import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
@@ -28,7 +26,6 @@ import io.outboxrelay.testing.ScratchRabbit;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestCertificates;
 import io.outboxrelay.testing.TestDatabase;
-import picocli.CommandLine;
 
 /**
  * RabbitMQ over TLS, on a second node whose listener takes only TLS (certificate for localhost
@@ -159,10 +156,6 @@ class TlsRabbitIT {
     }
 
     private String check(Map<String, String> config) throws Exception {
-        Path file = RelayFiles.write(dir, config);
-        StringWriter out = new StringWriter();
-        new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(new StringWriter())).execute("check", "--config",
-                file.toString());
-        return out.toString();
+        return CliRun.of("check", "--config", RelayFiles.write(dir, config).toString()).out();
     }
 }

@@ -2,12 +2,8 @@ package io.outboxrelay.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.stream.Collectors;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -17,7 +13,6 @@ import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.ScratchPostgres;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
-import picocli.CommandLine;
 
 class CheckCommandIT {
 
@@ -29,17 +24,9 @@ class CheckCommandIT {
     @TempDir
     Path dir;
 
-    private record Outcome(int exit, String out, String err) {
-    }
 
-    private Outcome check(Map<String, String> config) throws Exception {
-        Path file = dir.resolve("relay.properties");
-        Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cli = new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err));
-        int exit = cli.execute("check", "--config", file.toString());
-        return new Outcome(exit, out.toString(), err.toString());
+    private CliRun check(Map<String, String> config) throws Exception {
+        return CliRun.of("check", "--config", RelayFiles.write(dir, config).toString());
     }
 
     @Test
@@ -47,7 +34,7 @@ class CheckCommandIT {
         db.execute(RelayFiles.OUTBOX_DDL);
         Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked");
         config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked", "topic"));
-        Outcome outcome = check(config);
+        CliRun outcome = check(config);
         assertThat(outcome.out()).contains("[ OK ] wal_level=logical", "[ OK ] outbox table public.outbox_event exists", "[ OK ] RabbitMQ reachable",
                 "exists");
         assertThat(outcome.out()).doesNotContain("[FAIL]");
@@ -71,7 +58,7 @@ class CheckCommandIT {
                     return rs.getInt(1) == 1;
                 }
             });
-            Outcome outcome = check(config);
+            CliRun outcome = check(config);
             assertThat(outcome.out()).containsPattern("\\[FAIL] replication slot checked_busy is in use by 'Debezium Streaming' connected from "
                     + "127\\.0\\.0\\.1:\\d+ \\(served by PostgreSQL's walsender, PID \\d+\\); only one relay may stream from a slot");
             assertThat(outcome.out()).doesNotContain("another relay?");
@@ -87,7 +74,7 @@ class CheckCommandIT {
         assertThat(check(config).out()).contains("[ OK ] publication checked_columns will publish only id, aggregatetype, aggregateid, type, payload "
                 + "of public.outbox_event (relay.publication.columns)");
         config.put("relay.publication.columns", "aggregatetype,aggregateid,type,body");
-        Outcome outcome = check(config);
+        CliRun outcome = check(config);
         assertThat(outcome.out()).contains("[FAIL] relay.publication.columns names body, which public.outbox_event does not have");
         assertThat(outcome.exit()).isEqualTo(1);
     }
@@ -99,7 +86,7 @@ class CheckCommandIT {
             config.put("debezium.source.database.port", Integer.toString(replicaOnly.port()));
             config.put("debezium.source.database.dbname", "postgres");
             config.put("debezium.sink.rabbitmq.exchange", "amq.topic");
-            Outcome outcome = check(config);
+            CliRun outcome = check(config);
             assertThat(outcome.out()).contains("[FAIL] wal_level=replica, logical decoding needs wal_level=logical")
                     .contains("ALTER SYSTEM SET wal_level = logical")
                     .contains("[FAIL] outbox table public.outbox_event does not exist");
@@ -112,7 +99,7 @@ class CheckCommandIT {
         Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked");
         config.put("debezium.source.database.port", "1");
         config.put("debezium.sink.rabbitmq.exchange", "no-such-exchange-" + System.nanoTime());
-        Outcome outcome = check(config);
+        CliRun outcome = check(config);
         assertThat(outcome.out()).contains("[FAIL] PostgreSQL at 127.0.0.1:1/").contains("check debezium.source.database.*")
                 .contains("[FAIL] exchange 'no-such-exchange-");
         assertThat(outcome.exit()).isEqualTo(1);
@@ -123,7 +110,7 @@ class CheckCommandIT {
 
     @Test
     void invalidConfigurationGetsOneLinePerProblem() throws Exception {
-        Outcome outcome = check(Map.of("relay.on-invalid", "explode", "debezium.sink.rabbitmq.deliveryMode", "3",
+        CliRun outcome = check(Map.of("relay.on-invalid", "explode", "debezium.sink.rabbitmq.deliveryMode", "3",
                 "debezium.sink.rabbitmq.ackTimout", "5"));
         assertThat(outcome.exit()).isEqualTo(2);
         assertThat(outcome.err().lines()).contains(

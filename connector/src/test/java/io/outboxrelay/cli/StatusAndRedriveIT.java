@@ -2,8 +2,6 @@ package io.outboxrelay.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -26,7 +24,6 @@ import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
-import picocli.CommandLine;
 
 /** {@code status} and {@code redrive} against a relay that parked events it could not route. */
 class StatusAndRedriveIT {
@@ -39,19 +36,14 @@ class StatusAndRedriveIT {
     @TempDir
     Path dir;
 
-    private record Outcome(int exit, String out, String err) {
-    }
 
     @BeforeAll
     static void outbox() throws Exception {
         db.execute(RelayFiles.OUTBOX_DDL);
     }
 
-    private static Outcome cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit = new CommandLine(new OutboxRelayCommand()).setOut(new PrintWriter(out)).setErr(new PrintWriter(err)).execute(args);
-        return new Outcome(exit, out.toString(), err.toString());
+    private static CliRun cli(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
@@ -63,7 +55,7 @@ class StatusAndRedriveIT {
         Path file = dir.resolve("relay.properties");
         Files.writeString(file, config.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n")));
 
-        Outcome before = cli("status", "--config", file.toString());
+        CliRun before = cli("status", "--config", file.toString());
         assertThat(before.exit()).isEqualTo(1);
         assertThat(before.out()).contains("does not exist: the relay has not run yet");
 
@@ -75,7 +67,7 @@ class StatusAndRedriveIT {
                     new String[] { "invoice", "i-3", "InvoiceSent", null });
             waitForParked(4);
 
-            Outcome status = cli("status", "--config", file.toString());
+            CliRun status = cli("status", "--config", file.toString());
             assertThat(status.exit()).as(status.err()).isZero();
             assertThat(status.out()).contains("connected      yes, by 'Debezium Streaming' connected from ", "(served by PostgreSQL's walsender, PID ", "lag ", "retained WAL ", "dead letters   4 parked in outbox_relay_dead_letter")
                     .as("no Java record in a person's output").doesNotContain("DatabaseSettings[")
@@ -84,7 +76,7 @@ class StatusAndRedriveIT {
             String invoices = broker.declareQueue("invoices", exchange, "invoice");
             List<String> ids = eventIds("invoice", "i-1", "i-2");
             try (QueueRecorder recorder = broker.record(invoices)) {
-                Outcome redrive = cli("redrive", "--config", file.toString(), "--id", ids.get(0) + "," + ids.get(1));
+                CliRun redrive = cli("redrive", "--config", file.toString(), "--id", ids.get(0) + "," + ids.get(1));
                 assertThat(redrive.out()).contains("2 republished, 0 still unroutable, 0 not re-drivable");
                 assertThat(redrive.exit()).isZero();
                 List<Delivery> got = recorder.awaitAtLeast(2, Duration.ofSeconds(20));
@@ -96,7 +88,7 @@ class StatusAndRedriveIT {
                 });
 
                 // The shipment still has no binding, and the invalid row cannot become a message.
-                Outcome rest = cli("redrive", "--config", file.toString(), "--all");
+                CliRun rest = cli("redrive", "--config", file.toString(), "--all");
                 assertThat(rest.exit()).isEqualTo(1);
                 assertThat(rest.out()).contains("0 republished, 1 still unroutable, 1 not re-drivable", "payload");
                 assertThat(recorder.awaitQuiet(Duration.ofSeconds(1))).hasSize(2);
@@ -110,13 +102,13 @@ class StatusAndRedriveIT {
             }
             assertThat(cli("status", "--config", file.toString()).out()).contains("dead letters   2 parked");
         }
-        Outcome stopped = cli("status", "--config", file.toString());
+        CliRun stopped = cli("status", "--config", file.toString());
         assertThat(stopped.out()).contains("connected      no relay is streaming from the slot");
     }
 
     @Test
     void redriveNeedsASelection() {
-        Outcome outcome = cli("redrive", "--config", "/nonexistent.properties");
+        CliRun outcome = cli("redrive", "--config", "/nonexistent.properties");
         assertThat(outcome.exit()).isEqualTo(2);
         assertThat(outcome.err()).contains("--all", "--id");
     }

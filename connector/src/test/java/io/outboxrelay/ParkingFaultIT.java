@@ -138,11 +138,7 @@ class ParkingFaultIT {
         db.execute("CREATE ROLE " + role + " LOGIN REPLICATION",
                 "GRANT SELECT ON " + TABLE + " TO " + role,
                 "CREATE PUBLICATION " + publication + " FOR TABLE " + TABLE + " WITH (publish = 'insert')",
-                "CREATE TABLE IF NOT EXISTS outbox_relay_offsets (namespace text NOT NULL, offset_key bytea NOT NULL, offset_value bytea, "
-                        + "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (namespace, offset_key))",
-                "CREATE TABLE IF NOT EXISTS outbox_relay_dead_letter (id bigserial PRIMARY KEY, relay_name text NOT NULL, event_id text, "
-                        + "reason text NOT NULL, exchange text, routing_key text, payload bytea, headers jsonb, source_topic text, aggregate_id text, "
-                        + "created_at timestamptz NOT NULL DEFAULT now(), redriven_at timestamptz, UNIQUE (relay_name, event_id, reason))",
+                RelayFiles.relayRoleTables().get(0), RelayFiles.relayRoleTables().get(1),
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter TO " + role,
                 "GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO " + role);
         String exchange = broker.declareExchange(name, "topic");

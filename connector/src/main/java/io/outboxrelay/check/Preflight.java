@@ -4,7 +4,9 @@ import java.io.IOException;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.atomic.AtomicReference;
 
 import javax.net.ssl.SSLSession;
@@ -21,6 +23,8 @@ import io.outboxrelay.config.BrokerTls;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
@@ -61,6 +65,7 @@ public final class Preflight {
                 checkTable(source, table);
             }
             checkPublication(source);
+            checkRelayTables(source);
             checkPublicationColumns(source);
             checkSlot(source);
         }
@@ -138,10 +143,17 @@ public final class Preflight {
         String mode = config.engineProperties().getProperty("publication.autocreate.mode", "all_tables");
         SourceInspector.PublicationInfo publication = source.publication(name);
         if (publication == null) {
-            results.add("disabled".equals(mode)
-                    ? CheckResult.fail("publication " + name + " does not exist and publication.autocreate.mode=disabled: CREATE PUBLICATION "
-                            + name + " FOR TABLE " + String.join(", ", config.outboxTables()) + " WITH (publish = 'insert');")
-                    : CheckResult.ok("publication " + name + " does not exist yet; the relay creates it (publication.autocreate.mode=" + mode + ")"));
+            String create = "CREATE PUBLICATION " + name + " FOR TABLE " + String.join(", ", config.outboxTables()) + " WITH (publish = 'insert');";
+            if ("disabled".equals(mode)) {
+                results.add(CheckResult.fail("publication " + name + " does not exist and publication.autocreate.mode=disabled: " + create));
+            }
+            else if (!source.canCreatePublication(config.outboxTables())) {
+                results.add(CheckResult.fail("publication " + name + " does not exist and " + config.database().user() + " may not create it (only the "
+                        + "outbox table's owner may): run, as the owner, " + create + " and set debezium.source.publication.autocreate.mode=disabled"));
+            }
+            else {
+                results.add(CheckResult.ok("publication " + name + " does not exist yet; the relay creates it (publication.autocreate.mode=" + mode + ")"));
+            }
             return;
         }
         if (publication.allTables()) {
@@ -155,6 +167,45 @@ public final class Preflight {
         results.add(missing.isEmpty() ? CheckResult.ok("publication " + name + " covers " + tables)
                 : CheckResult.warn("publication " + name + " covers [" + tables + "] but not " + missing
                         + ("filtered".equals(mode) ? "; the relay alters it at start (it must own the publication)" : "; add them with ALTER PUBLICATION")));
+    }
+
+    /**
+     * The offset and dead-letter tables: present with the privileges the relay uses, or creatable.
+     * Each failure names the GRANT (or the script, deploy/sql/relay-role.sql) that mends it.
+     */
+    private void checkRelayTables(SourceInspector source) throws SQLException {
+        String user = config.database().user();
+        Properties engine = config.engineProperties();
+        if (PostgresOffsetBackingStore.class.getName().equals(engine.getProperty("offset.storage"))
+                && config.database().jdbcUrl().equals(engine.getProperty(PostgresOffsetStoreConfig.URL))
+                && user.equals(engine.getProperty(PostgresOffsetStoreConfig.USER, user))) {
+            String table = engine.getProperty(PostgresOffsetStoreConfig.TABLE, PostgresOffsetStoreConfig.DEFAULT_TABLE);
+            checkRelayTable(source, table, "offset table", "offset.storage.postgres.table", List.of("SELECT", "INSERT", "UPDATE", "DELETE"), null);
+        }
+        String deadLetters = config.relay().deadLetterTable();
+        checkRelayTable(source, deadLetters, "dead-letter table", "relay.dead-letter.table", List.of("SELECT", "INSERT", "UPDATE"), deadLetters + "_id_seq");
+    }
+
+    private void checkRelayTable(SourceInspector source, String table, String what, String setting, List<String> privileges, String sequence)
+            throws SQLException {
+        String user = config.database().user();
+        List<String> missing = source.missingPrivileges(table, privileges);
+        if (missing == null) {
+            results.add(source.canCreateTable(table) ? CheckResult.ok(what + " " + table + " does not exist yet; the relay creates it (" + setting + ")")
+                    : CheckResult.fail(what + " " + table + " does not exist and " + user + " may not create it: create it as deploy/sql/relay-role.sql "
+                            + "does, or GRANT CREATE ON SCHEMA " + (table.contains(".") ? table.substring(0, table.indexOf('.')) : "public") + " TO " + user + ";"));
+            return;
+        }
+        if (!missing.isEmpty()) {
+            results.add(CheckResult.fail(what + " " + table + " exists but " + user + " lacks " + String.join(", ", missing) + ": GRANT "
+                    + String.join(", ", missing) + " ON " + table + " TO " + user + ";"));
+            return;
+        }
+        if (sequence != null && !source.canUseSequence(sequence)) {
+            results.add(CheckResult.fail(what + " " + table + " is writable but its id sequence is not: GRANT USAGE ON SEQUENCE " + sequence + " TO " + user + ";"));
+            return;
+        }
+        results.add(CheckResult.ok(what + " " + table + " exists and " + user + " may " + String.join(", ", privileges).toLowerCase(Locale.ROOT)));
     }
 
     private void checkPublicationColumns(SourceInspector source) throws SQLException {

@@ -4,6 +4,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.List;
 
 import io.outboxrelay.config.DatabaseSettings;
@@ -130,6 +131,69 @@ public final class SourceInspector implements AutoCloseable {
             connection.reset();
             throw e;
         }
+    }
+
+    /**
+     * Which of {@code privileges} the connected role lacks on {@code table}, in the order given;
+     * null when the table does not exist.
+     */
+    public List<String> missingPrivileges(String table, List<String> privileges) throws SQLException {
+        try (PreparedStatement exists = connection.get().prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            exists.setString(1, table);
+            try (ResultSet rs = exists.executeQuery()) {
+                rs.next();
+                if (!rs.getBoolean(1)) {
+                    return null;
+                }
+            }
+            List<String> missing = new ArrayList<>();
+            try (PreparedStatement ps = connection.get().prepareStatement("SELECT has_table_privilege(to_regclass(?), ?)")) {
+                for (String privilege : privileges) {
+                    ps.setString(1, table);
+                    ps.setString(2, privilege);
+                    try (ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        if (!rs.getBoolean(1)) {
+                            missing.add(privilege);
+                        }
+                    }
+                }
+            }
+            return missing;
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /** Whether the connected role may use {@code sequence} (what inserting into a bigserial column needs); true when there is no such sequence. */
+    public boolean canUseSequence(String sequence) throws SQLException {
+        return !"f".equals(single("SELECT CASE WHEN to_regclass('" + sequence.replace("'", "''") + "') IS NULL THEN 't' "
+                + "ELSE has_sequence_privilege(to_regclass('" + sequence.replace("'", "''") + "'), 'USAGE')::text::char END"));
+    }
+
+    /** Whether the connected role may create tables in the schema {@code table} would be created in. */
+    public boolean canCreateTable(String table) throws SQLException {
+        String schema = table.contains(".") ? table.substring(0, table.indexOf('.')) : single("SELECT current_schema()");
+        return schema != null && "t".equals(single("SELECT has_schema_privilege('" + schema.replace("'", "''") + "', 'CREATE')::text::char"));
+    }
+
+    /** Whether the connected role may create a publication for {@code tables}: it must own them (or be a superuser) and may create in the database. */
+    public boolean canCreatePublication(List<String> tables) throws SQLException {
+        if ("t".equals(single("SELECT rolsuper::text::char FROM pg_roles WHERE rolname = current_user"))) {
+            return true;
+        }
+        if (!"t".equals(single("SELECT has_database_privilege(current_database(), 'CREATE')::text::char"))) {
+            return false;
+        }
+        for (String table : tables) {
+            if (!"t".equals(single("SELECT pg_has_role(current_user, c.relowner, 'USAGE')::text::char FROM pg_class c WHERE c.oid = to_regclass('"
+                    + table.replace("'", "''") + "')"))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** A table's existence and readability for the connected role. */

@@ -66,6 +66,45 @@ class CheckCommandIT {
     }
 
     @Test
+    void aLeastPrivilegeRoleIsToldEachGrantItLacks() throws Exception {
+        db.execute(RelayFiles.OUTBOX_DDL);
+        db.execute(RelayFiles.relayRoleTables().toArray(String[]::new));
+        String role = "checked_" + Long.toHexString(System.nanoTime());
+        db.execute("CREATE ROLE " + role + " LOGIN REPLICATION", "GRANT SELECT ON outbox_event TO " + role);
+        try {
+            Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-role");
+            config.put("debezium.source.database.user", role);
+            config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-role", "topic"));
+            CliRun before = check(config);
+            assertThat(before.out()).contains(
+                    "[FAIL] publication checked_role does not exist and " + role + " may not create it (only the outbox table's owner may): run, as the "
+                            + "owner, CREATE PUBLICATION checked_role FOR TABLE public.outbox_event WITH (publish = 'insert'); and set "
+                            + "debezium.source.publication.autocreate.mode=disabled",
+                    "[FAIL] offset table outbox_relay_offsets exists but " + role + " lacks SELECT, INSERT, UPDATE, DELETE: GRANT SELECT, INSERT, UPDATE, "
+                            + "DELETE ON outbox_relay_offsets TO " + role + ";",
+                    "[FAIL] dead-letter table outbox_relay_dead_letter exists but " + role + " lacks SELECT, INSERT, UPDATE: GRANT SELECT, INSERT, UPDATE ON "
+                            + "outbox_relay_dead_letter TO " + role + ";");
+            assertThat(before.exit()).isEqualTo(1);
+
+            db.execute("CREATE PUBLICATION checked_role FOR TABLE public.outbox_event WITH (publish = 'insert')",
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets TO " + role,
+                    "GRANT SELECT, INSERT, UPDATE ON outbox_relay_dead_letter TO " + role);
+            config.put("debezium.source.publication.autocreate.mode", "disabled");
+            assertThat(check(config).out()).contains("[FAIL] dead-letter table outbox_relay_dead_letter is writable but its id sequence is not: "
+                    + "GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO " + role + ";");
+            db.execute("GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO " + role);
+            CliRun after = check(config);
+            assertThat(after.out()).contains("[ OK ] offset table outbox_relay_offsets exists and " + role + " may select, insert, update, delete",
+                    "[ OK ] dead-letter table outbox_relay_dead_letter exists and " + role + " may select, insert, update",
+                    "[ OK ] publication checked_role covers public.outbox_event").doesNotContain("[FAIL]");
+            assertThat(after.exit()).isZero();
+        }
+        finally {
+            db.execute("DROP PUBLICATION IF EXISTS checked_role", "DROP OWNED BY " + role, "DROP ROLE " + role);
+        }
+    }
+
+    @Test
     void checksThePublicationColumnsAgainstTheTable() throws Exception {
         db.execute(RelayFiles.OUTBOX_DDL);
         Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-columns");

@@ -2,16 +2,12 @@ package io.outboxrelay.source;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -19,6 +15,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.TestDatabase;
 
 /**
@@ -33,8 +30,6 @@ class RoleSqlSchemaIT {
     @RegisterExtension
     static final TestDatabase byScript = new TestDatabase();
 
-    private static final Pattern CREATE_TABLE = Pattern.compile("CREATE TABLE IF NOT EXISTS .*?\\n\\);", Pattern.DOTALL);
-
     @Test
     void theRoleScriptCreatesTheTablesTheRelayWould() throws Exception {
         DatabaseSettings database = new DatabaseSettings(byCode.server().host(), byCode.server().port(), byCode.server().user(),
@@ -47,12 +42,7 @@ class RoleSqlSchemaIT {
         store.start();
         store.stop();
 
-        String script = Files.readString(projectFile("deploy/sql/relay-role.sql"));
-        Matcher m = CREATE_TABLE.matcher(script);
-        List<String> creates = new ArrayList<>();
-        while (m.find()) {
-            creates.add(m.group());
-        }
+        List<String> creates = RelayFiles.relayRoleTables();
         assertThat(creates).as("the script's CREATE TABLE statements").hasSize(2);
         byScript.execute(creates.toArray(String[]::new));
 
@@ -79,14 +69,5 @@ class RoleSqlSchemaIT {
             }
         }
         return shape;
-    }
-
-    private static Path projectFile(String relative) {
-        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.exists(p.resolve(relative))) {
-                return p.resolve(relative);
-            }
-        }
-        throw new IllegalStateException(relative + " not found above " + System.getProperty("user.dir"));
     }
 }

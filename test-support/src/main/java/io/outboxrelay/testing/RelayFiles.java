@@ -3,8 +3,12 @@ package io.outboxrelay.testing;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
@@ -18,7 +22,29 @@ public final class RelayFiles {
             + "aggregatetype varchar(255) NOT NULL, aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb, "
             + "created_at timestamptz NOT NULL DEFAULT now(), tracingspancontext varchar(256))";
 
+    private static final Pattern CREATE_TABLE = Pattern.compile("CREATE TABLE IF NOT EXISTS .*?\\n\\);",
+            Pattern.DOTALL);
+
     private RelayFiles() {
+    }
+
+    /** The CREATE TABLE statements of {@code deploy/sql/relay-role.sql}: the offset and dead-letter tables a least-privilege role is given. */
+    public static List<String> relayRoleTables() throws IOException {
+        Path script = null;
+        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null && script == null; p = p.getParent()) {
+            if (Files.exists(p.resolve("deploy/sql/relay-role.sql"))) {
+                script = p.resolve("deploy/sql/relay-role.sql");
+            }
+        }
+        if (script == null) {
+            throw new IllegalStateException("deploy/sql/relay-role.sql not found above " + System.getProperty("user.dir"));
+        }
+        Matcher m = CREATE_TABLE.matcher(Files.readString(script));
+        List<String> creates = new ArrayList<>();
+        while (m.find()) {
+            creates.add(m.group());
+        }
+        return creates;
     }
 
     /** The lines of a minimal relay configuration for {@code db} and {@code broker}, to which tests add theirs. */

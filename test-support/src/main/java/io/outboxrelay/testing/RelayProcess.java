@@ -58,7 +58,11 @@ public final class RelayProcess implements AutoCloseable {
             }
             Thread.sleep(100);
         }
-        throw new IllegalStateException("the relay was not ready within " + timeout + ":\n" + log());
+        // Thrown from a try-with-resources header, this process would never be closed: stop it here.
+        String log = log();
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+        throw new IllegalStateException("the relay was not ready within " + timeout + ":\n" + log);
     }
 
     /** GETs a path of the relay's HTTP endpoints. */

@@ -67,7 +67,14 @@ public final class ScratchRabbit implements AutoCloseable {
             }
             catch (IllegalStateException e) {
                 if (System.nanoTime() > deadline) {
-                    throw new IllegalStateException("the scratch RabbitMQ node did not start within 60 s; its log is in " + dir.resolve("log"), e);
+                    // Nobody holds this node yet, so nobody else would stop it.
+                    try {
+                        rabbit.close();
+                    }
+                    catch (IllegalStateException ignored) {
+                        // It may never have come up far enough to be stopped.
+                    }
+                    throw new IllegalStateException("the scratch RabbitMQ node did not start within 60 s", e);
                 }
                 try {
                     Thread.sleep(500);

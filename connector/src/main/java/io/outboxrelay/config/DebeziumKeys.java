@@ -64,6 +64,7 @@ final class DebeziumKeys {
         return Suggestions.closest(key, known);
     }
 
+    /** A comma-separated Debezium list value as its trimmed, non-empty items; empty for null. */
     static List<String> list(String value) {
         return value == null ? List.of() : Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
     }

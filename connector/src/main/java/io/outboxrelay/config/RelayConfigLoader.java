@@ -6,14 +6,13 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.stream.Collectors;
 
 import io.outboxrelay.config.RelaySettings.FailurePolicy;
 import io.outboxrelay.config.SinkConfig.RoutingKeySource;
@@ -171,8 +170,7 @@ public final class RelayConfigLoader {
         if (!read.problems().isEmpty()) {
             throw new ConfigProblems(read.problems());
         }
-        List<String> tables = Arrays.stream(engine.getProperty("table.include.list", "").split(","))
-                .map(String::trim).filter(s -> !s.isEmpty()).toList();
+        List<String> tables = DebeziumKeys.list(engine.getProperty("table.include.list"));
         return new RelayConfig(engine, sink, relay, database, tables, warnings);
     }
 
@@ -187,7 +185,7 @@ public final class RelayConfigLoader {
             read.problem(key + " needs the relay to manage its publication (" + SOURCE_PREFIX + "publication.autocreate.mode=filtered, the default), not "
                     + mode + "; to keep your own publication, give it a column list yourself and remove " + key);
         }
-        Set<String> skipped = Arrays.stream(engine.getProperty("skipped.operations", "").split(",")).map(String::trim).collect(Collectors.toSet());
+        Set<String> skipped = Set.copyOf(DebeziumKeys.list(engine.getProperty("skipped.operations")));
         if (!skipped.contains("u") || !skipped.contains("d")) {
             read.problem(key + " needs " + SOURCE_PREFIX + "skipped.operations to skip updates and deletes (u,d,t, the default): with a column list, "
                     + "a publication that sends them makes PostgreSQL refuse UPDATE and DELETE on the outbox table unless the list covers its replica identity");
@@ -335,14 +333,11 @@ public final class RelayConfigLoader {
             }
         }
         for (String key : secrets) {
-            ConfigValue v = config.getConfigValue(key);
-            if (v == null || v.getRawValue() == null) {
+            String raw = raw(config, key);
+            if (raw == null) {
                 continue;
             }
-            for (String missing : Placeholders.unresolved(v.getRawValue(), ref -> {
-                ConfigValue r = config.getConfigValue(ref);
-                return r == null ? null : r.getRawValue();
-            })) {
+            for (String missing : Placeholders.unresolved(raw, name -> raw(config, name))) {
                 read.problem(key + " refers to ${" + missing + "}, which is not set: set the environment variable " + missing
                         + " (or a -D" + missing + "=... system property, a line " + missing + "=... in the file, or a file named " + missing
                         + " in the secrets directory)");
@@ -351,7 +346,7 @@ public final class RelayConfigLoader {
     }
 
     private static boolean isSecret(String key) {
-        String k = key.toLowerCase(java.util.Locale.ROOT);
+        String k = key.toLowerCase(Locale.ROOT);
         return k.endsWith("password") || k.endsWith("secret") || k.endsWith("passphrase");
     }
 
@@ -362,13 +357,13 @@ public final class RelayConfigLoader {
 
     /** The value of {@code key} with placeholders expanded where they resolve and kept verbatim where not. */
     static String value(SmallRyeConfig config, String key) {
+        String raw = raw(config, key);
+        return raw == null ? null : Placeholders.expand(raw, name -> raw(config, name));
+    }
+
+    /** The value of {@code key} as written, placeholders and all, or null. */
+    private static String raw(SmallRyeConfig config, String key) {
         ConfigValue v = config.getConfigValue(key);
-        if (v == null || v.getRawValue() == null) {
-            return null;
-        }
-        return Placeholders.expand(v.getRawValue(), name -> {
-            ConfigValue ref = config.getConfigValue(name);
-            return ref == null ? null : ref.getRawValue();
-        });
+        return v == null ? null : v.getRawValue();
     }
 }

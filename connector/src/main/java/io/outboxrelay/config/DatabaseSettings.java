@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.Properties;
 
 import io.outboxrelay.audit.ConnectionAudit;
+import io.outboxrelay.credentials.Password;
 
 /**
  * The source database as the connector sees it; the offset store and dead-letter table default to it.
@@ -22,11 +23,12 @@ import io.outboxrelay.audit.ConnectionAudit;
  * {@code sslcert}, {@code sslkey}, {@code sslpassword}, {@code sslfactory}) reach these too, so a
  * server that accepts only verified TLS with client certificates takes every connection of the relay.
  *
+ * @param password        fixed, or a secrets-directory file read again at every connection (a rotated password needs no restart)
  * @param connectTimeout  {@code relay.database.connect.timeout.ms}: TCP connect and log-in
  * @param socketTimeout   {@code relay.database.socket.timeout.ms}: the longest wait for one answer
  * @param tls             pgjdbc's TLS properties (names without {@code database.}), as Debezium is given them
  */
-public record DatabaseSettings(String host, int port, String user, String password, String database, Duration connectTimeout, Duration socketTimeout,
+public record DatabaseSettings(String host, int port, String user, Password password, String database, Duration connectTimeout, Duration socketTimeout,
                                Map<String, String> tls) {
 
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
@@ -40,7 +42,7 @@ public record DatabaseSettings(String host, int port, String user, String passwo
     }
 
     public DatabaseSettings(String host, int port, String user, String password, String database) {
-        this(host, port, user, password, database, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, Map.of());
+        this(host, port, user, Password.fixed(password), database, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, Map.of());
     }
 
     /** pgjdbc's {@code sslmode} for these connections: what was set, else pgjdbc's default {@code prefer}. */
@@ -56,9 +58,7 @@ public record DatabaseSettings(String host, int port, String user, String passwo
     public Connection connect(String applicationName) throws SQLException {
         Properties props = new Properties();
         props.setProperty("user", user);
-        if (password != null) {
-            props.setProperty("password", password);
-        }
+        props.putAll(password.pgjdbcProperties());
         props.setProperty("ApplicationName", applicationName);
         // pgjdbc takes whole seconds; 0 would mean "wait forever", so anything shorter rounds up to 1.
         props.setProperty("connectTimeout", Long.toString(seconds(connectTimeout)));
@@ -71,8 +71,13 @@ public record DatabaseSettings(String host, int port, String user, String passwo
             c = DriverManager.getConnection(jdbcUrl(), props);
         }
         catch (SQLException e) {
-            ConnectionAudit.refused("PostgreSQL", applicationName, host + ":" + port + "/" + database, user, "sslmode=" + sslMode(), e.getMessage());
-            throw e;
+            SQLException named = e;
+            if ("28P01".equals(e.getSQLState())) {
+                named = new SQLException(e.getMessage() + ": check debezium.source.database.user and debezium.source.database.password"
+                        + password.whereToRotate(), e.getSQLState(), e);
+            }
+            ConnectionAudit.refused("PostgreSQL", applicationName, host + ":" + port + "/" + database, user, "sslmode=" + sslMode(), named.getMessage());
+            throw named;
         }
         ConnectionAudit.opened("PostgreSQL", applicationName, host + ":" + port + "/" + database, user, tlsFacts(c));
         return c;

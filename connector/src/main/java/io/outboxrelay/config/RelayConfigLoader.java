@@ -15,6 +15,8 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 import io.outboxrelay.config.RelaySettings.FailurePolicy;
+import io.outboxrelay.credentials.Password;
+import io.outboxrelay.credentials.SecretFile;
 import io.outboxrelay.config.SinkConfig.RoutingKeySource;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
@@ -39,6 +41,8 @@ public final class RelayConfigLoader {
     private static final DebeziumKeys DEBEZIUM_KEYS = new DebeziumKeys();
     /** Namespaces of a Debezium Server file that mean nothing here (the relay hands Connect records to its own sink). */
     private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
+    /** Above the file (100), below environment variables (300) and system properties (400). */
+    private static final int SECRETS_ORDINAL = 290;
 
     private RelayConfigLoader() {
     }
@@ -69,14 +73,19 @@ public final class RelayConfigLoader {
             if (!Files.isDirectory(secretsDir)) {
                 throw new ConfigProblems(List.of("secrets directory " + secretsDir + " does not exist"));
             }
-            builder.withSources(new FileSystemConfigSource(new File(secretsDir.toString()), 290));
+            builder.withSources(new FileSystemConfigSource(new File(secretsDir.toString()), SECRETS_ORDINAL));
         }
-        return from(builder.build(), fileProps.stringPropertyNames());
+        return from(builder.build(), fileProps.stringPropertyNames(), secretsDir);
     }
 
     static RelayConfig from(SmallRyeConfig config, Set<String> fileKeys) {
+        return from(config, fileKeys, null);
+    }
+
+    private static RelayConfig from(SmallRyeConfig config, Set<String> fileKeys, Path secretsDir) {
         List<String> warnings = new ArrayList<>();
         TypedReader read = new TypedReader(key -> value(config, key));
+        Passwords passwords = new Passwords(config, secretsDir, read);
 
         // Every key the user wrote, plus -D system properties; environment variables override these by name.
         Set<String> names = new TreeSet<>(fileKeys);
@@ -146,7 +155,12 @@ public final class RelayConfigLoader {
                 engine.setProperty("database." + key, v.trim());
             }
         }
-        DatabaseSettings database = new DatabaseSettings(host, port, user, engine.getProperty("database.password"), dbname,
+        Password databasePassword = passwords.of(SOURCE_PREFIX + "database.password");
+        // A rotating password reaches Debezium's own connections through pgjdbc's plug-in (database.* go to the driver).
+        if (databasePassword.file() != null) {
+            databasePassword.pgjdbcProperties().forEach((k, v) -> engine.setProperty("database." + k, v));
+        }
+        DatabaseSettings database = new DatabaseSettings(host, port, user, databasePassword, dbname,
                 r.millis(RELAY_PREFIX + "database.connect.timeout.ms"), r.millis(RELAY_PREFIX + "database.socket.timeout.ms"), tls);
         if (!"io.debezium.connector.postgresql.PostgresConnector".equals(engine.getProperty("connector.class"))) {
             read.problem(SOURCE_PREFIX + "connector.class=" + engine.getProperty("connector.class")
@@ -157,8 +171,16 @@ public final class RelayConfigLoader {
             if (user != null) {
                 engine.putIfAbsent(PostgresOffsetStoreConfig.USER, user);
             }
-            if (database.password() != null) {
-                engine.putIfAbsent(PostgresOffsetStoreConfig.PASSWORD, database.password());
+            Password storePassword = passwords.of(SOURCE_PREFIX + PostgresOffsetStoreConfig.PASSWORD);
+            if (!storePassword.isSet() && engine.getProperty(PostgresOffsetStoreConfig.PASSWORD_FILE) == null) {
+                storePassword = databasePassword;
+            }
+            if (storePassword.isSet()) {
+                engine.setProperty(PostgresOffsetStoreConfig.PASSWORD, storePassword.value());
+            }
+            if (storePassword.file() != null) {
+                // The store reads its password.file again at every connection, as the relay reads the secrets directory.
+                engine.setProperty(PostgresOffsetStoreConfig.PASSWORD_FILE, storePassword.file().path().toString());
             }
             if (engine.getProperty(PostgresOffsetStoreConfig.URL).equals(database.jdbcUrl())) {
                 // The store's connection to the source database gets the source's TLS settings too.
@@ -166,7 +188,7 @@ public final class RelayConfigLoader {
             }
         }
 
-        SinkConfig sink = readSink(config, names, read, warnings);
+        SinkConfig sink = readSink(config, names, read, warnings, passwords);
         if (!read.problems().isEmpty()) {
             throw new ConfigProblems(read.problems());
         }
@@ -192,7 +214,7 @@ public final class RelayConfigLoader {
         }
     }
 
-    private static SinkConfig readSink(SmallRyeConfig config, Set<String> names, TypedReader read, List<String> warnings) {
+    private static SinkConfig readSink(SmallRyeConfig config, Set<String> names, TypedReader read, List<String> warnings, Passwords passwords) {
         String p = SinkConfig.PREFIX;
         Map<String, String> connection = new TreeMap<>();
         for (String name : names) {
@@ -231,7 +253,48 @@ public final class RelayConfigLoader {
                 d.integer(p + "max.message.bytes"),
                 d.millis(p + "retry.backoff.initial.ms"),
                 d.millis(p + "retry.backoff.max.ms"),
-                "external".equalsIgnoreCase(d.string(p + "sasl.mechanism")));
+                "external".equalsIgnoreCase(d.string(p + "sasl.mechanism")),
+                passwords.of(p + "connection.password"));
+    }
+
+    /**
+     * Passwords that came from the secrets directory are kept as their files, to be read again at
+     * every connection: that is what makes rotation work without a restart. A value from anywhere
+     * else (the file, the environment, -D) is fixed.
+     */
+    private record Passwords(SmallRyeConfig config, Path secretsDir, TypedReader read) {
+
+        Password of(String key) {
+            String value = value(config, key);
+            if (value == null) {
+                return Password.fixed(null);
+            }
+            ConfigValue v = config.getConfigValue(key);
+            Path file = secretsDir == null || v.getConfigSourceOrdinal() != SECRETS_ORDINAL ? null : fileFor(key);
+            if (file == null) {
+                return Password.fixed(value);
+            }
+            SecretFile secret = SecretFile.of(file, key);
+            try {
+                secret.read();
+            }
+            catch (IllegalStateException e) {
+                read.problem(e.getMessage());
+            }
+            return Password.inFile(secret);
+        }
+
+        /** The names SmallRye Config's file source matches a key with: as is, with _ for other characters, and that in upper case. */
+        private Path fileFor(String key) {
+            String underscored = key.replaceAll("[^a-zA-Z0-9_]", "_");
+            for (String name : List.of(key, underscored, underscored.toUpperCase(Locale.ROOT))) {
+                Path candidate = secretsDir.resolve(name);
+                if (Files.isRegularFile(candidate)) {
+                    return candidate;
+                }
+            }
+            return null;
+        }
     }
 
     /** Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output. */

@@ -3,10 +3,13 @@ package io.outboxrelay.config;
 import java.time.Duration;
 import java.util.Map;
 
+import io.outboxrelay.credentials.Password;
+
 /**
  * The RabbitMQ sink's settings: every key of Debezium Server's RabbitMQ sink with its meaning and
  * default, plus this project's own keys in the same {@code debezium.sink.rabbitmq.} namespace.
  *
+ * @param password   {@code connection.password}, kept as its secrets-directory file when it came from one (read at every connection)
  * @param connection {@code connection.*} keys without the prefix, for amqp-client's {@code ConnectionFactoryConfigurator}
  */
 public record SinkConfig(
@@ -24,7 +27,8 @@ public record SinkConfig(
         int maxMessageBytes,
         Duration retryBackoffInitial,
         Duration retryBackoffMax,
-        boolean saslExternal) {
+        boolean saslExternal,
+        Password password) {
 
     public static final String PREFIX = "debezium.sink.rabbitmq.";
 

@@ -10,10 +10,12 @@ import org.slf4j.LoggerFactory;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.PossibleAuthenticationFailureException;
 import com.rabbitmq.client.ShutdownSignalException;
 
 import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.credentials.Password;
 
 /**
  * The sink's one connection and confirm-mode channel, opened on demand and replaced after a
@@ -26,6 +28,7 @@ final class BrokerConnection implements AutoCloseable {
     private final ConnectionFactory factory;
     private final ConfirmTracker tracker;
     private final String connectionName;
+    private final Password password;
     private Connection connection;
     private Channel channel;
     private long generation;
@@ -39,6 +42,7 @@ final class BrokerConnection implements AutoCloseable {
         this.factory = BrokerConnectionFactory.forSink(sink);
         this.tracker = tracker;
         this.connectionName = connectionName;
+        this.password = sink.password();
     }
 
     /**
@@ -56,7 +60,15 @@ final class BrokerConnection implements AutoCloseable {
         }
         if (connection == null || !connection.isOpen()) {
             blockedReason = null;
-            connection = ConnectionAudit.openBroker(factory, connectionName);
+            try {
+                connection = ConnectionAudit.openBroker(factory, connectionName);
+            }
+            catch (PossibleAuthenticationFailureException e) {
+                // Retried with back-off like any lost connection; the line says which settings to fix, and where a rotated one is read.
+                throw new IOException("RabbitMQ refused the log-in of " + factory.getUsername() + " (" + e.getMessage()
+                        + "): check debezium.sink.rabbitmq.connection.username and debezium.sink.rabbitmq.connection.password"
+                        + password.whereToRotate(), e);
+            }
             current = connection;
             connection.addBlockedListener(reason -> {
                 blockedReason = reason;

@@ -54,6 +54,13 @@ class DeployManifestsTest {
                 .noneMatch(l -> l.contains("secret.yaml"));
     }
 
+    /** The kubelet updates a Secret volume in place, which rotation relies on, but never a file mounted with subPath. */
+    @Test
+    void theSecretIsMountedAsADirectorySoRotationsReachTheRelay() throws Exception {
+        String deployment = Files.readString(project().resolve("deploy/kubernetes/deployment.yaml"));
+        assertThat(deployment).contains("value: /secrets").contains("mountPath: /secrets").doesNotContain("subPath");
+    }
+
     private static Path project() {
         for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
             if (Files.isDirectory(p.resolve("deploy/kubernetes"))) {

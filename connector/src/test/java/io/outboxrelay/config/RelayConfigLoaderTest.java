@@ -11,6 +11,8 @@ import java.util.Properties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.outboxrelay.credentials.PasswordFilePlugin;
+
 class RelayConfigLoaderTest {
 
     @TempDir
@@ -127,8 +129,40 @@ class RelayConfigLoaderTest {
         Path file = dir.resolve("relay.properties");
         Files.writeString(file, MINIMAL.replace("debezium.source.database.password=pw\n", ""));
         RelayConfig config = RelayConfigLoader.load(file, secrets);
-        assertThat(config.database().password()).isEqualTo("from-secret");
+        assertThat(config.database().password().value()).isEqualTo("from-secret");
         assertThat(config.engineProperties()).containsEntry("database.password", "from-secret");
+    }
+
+    @Test
+    void passwordsFromTheSecretsDirectoryAreReadAgainAtEveryConnection() throws Exception {
+        Path secrets = Files.createDirectory(dir.resolve("rotating"));
+        Path dbFile = secrets.resolve("debezium.source.database.password");
+        Files.writeString(dbFile, "first\n");
+        // SmallRye Config's file source also matches the upper-case, underscored name.
+        Files.writeString(secrets.resolve("DEBEZIUM_SINK_RABBITMQ_CONNECTION_PASSWORD"), "mq-first");
+        Path file = dir.resolve("relay.properties");
+        Files.writeString(file, MINIMAL.replace("debezium.source.database.password=pw\n", "")
+                + "\ndebezium.source.offset.storage=io.outboxrelay.offsetstore.PostgresOffsetBackingStore\n");
+        RelayConfig config = RelayConfigLoader.load(file, secrets);
+
+        assertThat(config.database().password().file().path()).isEqualTo(dbFile);
+        Files.writeString(dbFile, "second\n");
+        assertThat(config.database().password().value()).isEqualTo("second");
+        // Debezium's connections get the driver's plug-in that reads the file at each connection; the offset store reads it itself.
+        assertThat(config.engineProperties())
+                .containsEntry("database.authenticationPluginClassName", PasswordFilePlugin.class.getName())
+                .containsEntry("database." + PasswordFilePlugin.FILE_PROPERTY, dbFile.toString())
+                .containsEntry("offset.storage.postgres.password.file", dbFile.toString());
+        assertThat(config.sink().password().file().path()).isEqualTo(secrets.resolve("DEBEZIUM_SINK_RABBITMQ_CONNECTION_PASSWORD"));
+        assertThat(config.sink().password().toString()).doesNotContain("mq-first");
+    }
+
+    @Test
+    void aPasswordFromAnywhereElseIsFixed() throws Exception {
+        RelayConfig config = load();
+        assertThat(config.database().password().file()).isNull();
+        assertThat(config.database().password().value()).isEqualTo("pw");
+        assertThat(config.engineProperties()).doesNotContainKey("database.authenticationPluginClassName");
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.outboxrelay.offsetstore;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -131,8 +132,15 @@ final class OffsetTable implements AutoCloseable {
             if (config.user() != null) {
                 props.setProperty("user", config.user());
             }
-            if (config.password() != null) {
-                props.setProperty("password", config.password());
+            String password;
+            try {
+                password = config.password();
+            }
+            catch (IOException e) {
+                throw new SQLException("cannot read " + PostgresOffsetStoreConfig.PASSWORD_FILE + ": " + e.getMessage(), "08004", e);
+            }
+            if (password != null) {
+                props.setProperty("password", password);
             }
             props.setProperty("ApplicationName", "outbox-relay offset store");
             // Defaults that the URL's own parameters override: a half-open connection must fail, not hang a flush.
@@ -148,6 +156,10 @@ final class OffsetTable implements AutoCloseable {
             }
             catch (SQLException e) {
                 LOG.warn("PostgreSQL connection refused for the offset store: {} as {}: {}", where, config.user(), e.getMessage());
+                if ("28P01".equals(e.getSQLState()) && config.passwordFile() != null) {
+                    throw new SQLException(e.getMessage() + " (the password is read again from " + config.passwordFile() + " at every connection)",
+                            e.getSQLState(), e);
+                }
                 throw e;
             }
             LOG.info("PostgreSQL connection opened for the offset store: {} as {}, sslmode={}", where, config.user(),

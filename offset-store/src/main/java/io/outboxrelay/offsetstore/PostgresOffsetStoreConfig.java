@@ -48,7 +48,8 @@ public final class PostgresOffsetStoreConfig {
             .define(USER, Type.STRING, null, Importance.HIGH, "Role used to read and write the offset table.")
             .define(PASSWORD, Type.PASSWORD, null, Importance.HIGH, "Password of that role.")
             .define(PASSWORD_FILE, Type.STRING, null, Importance.MEDIUM,
-                    "File whose content (trailing newline removed) is the password; wins over " + PASSWORD + ".")
+                    "File whose content (trailing newline removed) is the password; wins over " + PASSWORD + ". Read again at every "
+                            + "connection, so a password rotated in the file (a mounted Kubernetes Secret) needs no restart.")
             .define(TABLE, Type.STRING, DEFAULT_TABLE, Importance.MEDIUM,
                     "Offset table, optionally schema-qualified (schema.table). Created if missing.")
             .define(NAMESPACE, Type.STRING, null, Importance.MEDIUM,
@@ -68,6 +69,7 @@ public final class PostgresOffsetStoreConfig {
     private final String url;
     private final String user;
     private final String password;
+    private final Path passwordFile;
     private final String table;
     private final String namespace;
     private final Duration retryTimeout;
@@ -77,12 +79,13 @@ public final class PostgresOffsetStoreConfig {
     private final Duration socketTimeout;
     private final Map<String, String> driverProperties;
 
-    private PostgresOffsetStoreConfig(String url, String user, String password, String table, String namespace,
+    private PostgresOffsetStoreConfig(String url, String user, String password, Path passwordFile, String table, String namespace,
                                       Duration retryTimeout, Duration backoffInitial, Duration backoffMax, Duration connectTimeout,
                                       Duration socketTimeout, Map<String, String> driverProperties) {
         this.url = url;
         this.user = user;
         this.password = password;
+        this.passwordFile = passwordFile;
         this.table = table;
         this.namespace = namespace;
         this.retryTimeout = retryTimeout;
@@ -116,7 +119,18 @@ public final class PostgresOffsetStoreConfig {
             }
             namespace = engineName.toString();
         }
-        return new PostgresOffsetStoreConfig(url, (String) parsed.get(USER), password(parsed), table, namespace,
+        String file = (String) parsed.get(PASSWORD_FILE);
+        Path passwordFile = file == null || file.isBlank() ? null : Path.of(file);
+        if (passwordFile != null) {
+            try {
+                readPassword(passwordFile);
+            }
+            catch (IOException e) {
+                throw new ConfigException(PASSWORD_FILE, file, "cannot be read: " + e);
+            }
+        }
+        org.apache.kafka.common.config.types.Password password = (org.apache.kafka.common.config.types.Password) parsed.get(PASSWORD);
+        return new PostgresOffsetStoreConfig(url, (String) parsed.get(USER), password == null ? null : password.value(), passwordFile, table, namespace,
                 Duration.ofMillis((Long) parsed.get(RETRY_TIMEOUT_MS)),
                 Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_INITIAL_MS)),
                 Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_MAX_MS)),
@@ -135,18 +149,8 @@ public final class PostgresOffsetStoreConfig {
         return driver;
     }
 
-    private static String password(Map<String, Object> parsed) {
-        String file = (String) parsed.get(PASSWORD_FILE);
-        if (file != null && !file.isBlank()) {
-            try {
-                return Files.readString(Path.of(file), StandardCharsets.UTF_8).stripTrailing();
-            }
-            catch (IOException e) {
-                throw new ConfigException(PASSWORD_FILE, file, "cannot be read: " + e);
-            }
-        }
-        org.apache.kafka.common.config.types.Password password = (org.apache.kafka.common.config.types.Password) parsed.get(PASSWORD);
-        return password == null ? null : password.value();
+    private static String readPassword(Path file) throws IOException {
+        return Files.readString(file, StandardCharsets.UTF_8).stripTrailing();
     }
 
     public String url() {
@@ -157,8 +161,14 @@ public final class PostgresOffsetStoreConfig {
         return user;
     }
 
-    String password() {
-        return password;
+    /** The password for a new connection: the file's content now when one is given, else the fixed value. */
+    String password() throws IOException {
+        return passwordFile != null ? readPassword(passwordFile) : password;
+    }
+
+    /** {@code password.file}, or null. */
+    public Path passwordFile() {
+        return passwordFile;
     }
 
     public String table() {

@@ -73,7 +73,11 @@ class PostgresOffsetStoreConfigTest {
         Map<String, Object> m = minimal();
         m.put(PostgresOffsetStoreConfig.PASSWORD, "other");
         m.put(PostgresOffsetStoreConfig.PASSWORD_FILE, file.toString());
-        assertThat(PostgresOffsetStoreConfig.from(m).password()).isEqualTo("s3cret");
+        PostgresOffsetStoreConfig config = PostgresOffsetStoreConfig.from(m);
+        assertThat(config.password()).isEqualTo("s3cret");
+        // Read at every connection: a rotated file is used by the next one.
+        Files.writeString(file, "rotated\n");
+        assertThat(config.password()).isEqualTo("rotated");
     }
 
     @Test

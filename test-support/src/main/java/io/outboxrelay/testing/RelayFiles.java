@@ -28,18 +28,19 @@ public final class RelayFiles {
     private RelayFiles() {
     }
 
-    /** The CREATE TABLE statements of {@code deploy/sql/relay-role.sql}: the offset and dead-letter tables a least-privilege role is given. */
-    public static List<String> relayRoleTables() throws IOException {
-        Path script = null;
-        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null && script == null; p = p.getParent()) {
+    /** {@code deploy/sql/relay-role.sql}, the least-privilege role users are told to create. */
+    public static Path relayRoleScript() {
+        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
             if (Files.exists(p.resolve("deploy/sql/relay-role.sql"))) {
-                script = p.resolve("deploy/sql/relay-role.sql");
+                return p.resolve("deploy/sql/relay-role.sql");
             }
         }
-        if (script == null) {
-            throw new IllegalStateException("deploy/sql/relay-role.sql not found above " + System.getProperty("user.dir"));
-        }
-        Matcher m = CREATE_TABLE.matcher(Files.readString(script));
+        throw new IllegalStateException("deploy/sql/relay-role.sql not found above " + System.getProperty("user.dir"));
+    }
+
+    /** The CREATE TABLE statements of {@code deploy/sql/relay-role.sql}: the offset and dead-letter tables a least-privilege role is given. */
+    public static List<String> relayRoleTables() throws IOException {
+        Matcher m = CREATE_TABLE.matcher(Files.readString(relayRoleScript()));
         List<String> creates = new ArrayList<>();
         while (m.find()) {
             creates.add(m.group());

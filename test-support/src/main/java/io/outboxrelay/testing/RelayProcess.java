@@ -8,6 +8,8 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -34,12 +36,21 @@ public final class RelayProcess implements AutoCloseable {
 
     /** Writes {@code config} to {@code dir}, with the HTTP endpoints on a free port, and starts {@code outbox-relay run}. */
     public static RelayProcess start(Path dir, Map<String, String> config) throws IOException {
+        return start(dir, config, null);
+    }
+
+    /** As {@link #start(Path, Map)}, with {@code --secrets-dir secretsDir} when it is not null. */
+    public static RelayProcess start(Path dir, Map<String, String> config, Path secretsDir) throws IOException {
         int port = freePort();
         Path file = RelayFiles.write(dir, config, "relay.http.host=127.0.0.1", "relay.http.port=" + port);
         // Logs stay in target/ after the test, for whoever reads a failure.
         Path logs = Files.createDirectories(Path.of(System.getProperty("user.dir"), "target", "relay-logs"));
         Path log = logs.resolve(config.getOrDefault("relay.name", "relay") + "-" + System.nanoTime() + ".log");
-        ProcessBuilder pb = new ProcessBuilder(ROOT.resolve("bin/outbox-relay").toString(), "run", "--config", file.toString())
+        List<String> command = new ArrayList<>(List.of(ROOT.resolve("bin/outbox-relay").toString(), "run", "--config", file.toString()));
+        if (secretsDir != null) {
+            command.addAll(List.of("--secrets-dir", secretsDir.toString()));
+        }
+        ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         pb.environment().put("OUTBOX_RELAY_JAR", ROOT.resolve("connector/target/outbox-relay.jar").toString());

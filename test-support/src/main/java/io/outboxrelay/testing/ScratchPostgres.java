@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A throw-away PostgreSQL server of the locally installed version, for tests that need a server
@@ -58,6 +59,14 @@ public final class ScratchPostgres implements AutoCloseable {
 
     public int port() {
         return port;
+    }
+
+    /** Runs {@code script} with psql as {@code postgres} in {@code database}, stopping at the first error; {@code variables} become {@code -v name=value}. */
+    public String runScript(Path script, String database, Map<String, String> variables) {
+        List<String> cmd = new ArrayList<>(List.of(bin + "/psql", "-h", dir.toString(), "-p", Integer.toString(port), "-U", "postgres",
+                "-v", "ON_ERROR_STOP=1", "-f", script.toString(), database));
+        variables.forEach((name, value) -> cmd.addAll(List.of("-v", name + "=" + value)));
+        return ServerControl.run(cmd.toArray(String[]::new));
     }
 
     @Override

@@ -42,6 +42,21 @@ public final class ServerControl {
         return closed;
     }
 
+    /** Adds a RabbitMQ user with every permission on the default virtual host (for tests that log in as someone other than guest). */
+    public static void addBrokerUser(String user, String password) {
+        run("rabbitmqctl", "-q", "add_user", user, password);
+        run("rabbitmqctl", "-q", "set_permissions", "-p", "/", user, ".*", ".*", ".*");
+    }
+
+    /** Changes a RabbitMQ user's password; connections already open stay open, as they do on a real rotation. */
+    public static void changeBrokerPassword(String user, String password) {
+        run("rabbitmqctl", "-q", "change_password", user, password);
+    }
+
+    public static void deleteBrokerUser(String user) {
+        run("rabbitmqctl", "-q", "delete_user", user);
+    }
+
     /**
      * Sets RabbitMQ's memory high watermark so low that the memory alarm goes off and publishing
      * connections are blocked; returns the previous setting for {@link #clearMemoryAlarm(String)}.

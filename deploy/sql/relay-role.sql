@@ -38,5 +38,26 @@ CREATE TABLE IF NOT EXISTS outbox_relay_dead_letter (
     redriven_at  timestamptz,
     UNIQUE (relay_name, event_id, reason)
 );
-GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter TO outbox_relay;
+-- Leadership for hot standbys (relay.standby): one lease row per relay name, fencing every offset write, and who runs.
+CREATE TABLE IF NOT EXISTS outbox_relay_leases (
+    name        text        PRIMARY KEY,
+    epoch       bigint      NOT NULL,
+    holder      text        NOT NULL,
+    host        text        NOT NULL,
+    pid         bigint      NOT NULL,
+    acquired_at timestamptz NOT NULL,
+    renewed_at  timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_relay_leases_members (
+    name       text        NOT NULL,
+    member     text        NOT NULL,
+    host       text        NOT NULL,
+    pid        bigint      NOT NULL,
+    role       text        NOT NULL,
+    started_at timestamptz NOT NULL,
+    seen_at    timestamptz NOT NULL,
+    PRIMARY KEY (name, member)
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter, outbox_relay_leases, outbox_relay_leases_members TO outbox_relay;
 GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO outbox_relay;

@@ -23,6 +23,7 @@ import io.outboxrelay.config.BrokerTls;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.source.OutboxPublication;
@@ -184,6 +185,12 @@ public final class Preflight {
         }
         String deadLetters = config.relay().deadLetterTable();
         checkRelayTable(source, deadLetters, "dead-letter table", "relay.dead-letter.table", List.of("SELECT", "INSERT", "UPDATE"), deadLetters + "_id_seq");
+        if (config.relay().leadership().standby()) {
+            LeaseTable leases = new LeaseTable(config.relay().leadership().table());
+            List<String> all = List.of("SELECT", "INSERT", "UPDATE", "DELETE");
+            checkRelayTable(source, leases.table(), "lease table", "relay.leader.table", all, null);
+            checkRelayTable(source, leases.membersTable(), "lease members table", "relay.leader.table", all, null);
+        }
     }
 
     private void checkRelayTable(SourceInspector source, String table, String what, String setting, List<String> privileges, String sequence)

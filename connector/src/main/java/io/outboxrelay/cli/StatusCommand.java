@@ -1,9 +1,13 @@
 package io.outboxrelay.cli;
 
 import java.io.PrintWriter;
+import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 import io.outboxrelay.logging.ConsoleLogFormat;
@@ -11,6 +15,7 @@ import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.source.StoredOffset;
+import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.StoredOffsets;
 import picocli.CommandLine.Command;
@@ -54,6 +59,7 @@ final class StatusCommand implements Callable<Integer> {
                 out.printf("lag            %s behind the server (confirmed_flush_lsn %s)%n", bytes(slot.lagBytes()), slot.confirmedFlushLsn());
                 out.printf("retained WAL   %s (restart_lsn %s)%n", bytes(slot.retainedBytes()), slot.restartLsn());
             }
+            leadership(config, out);
             out.printf("stored offset  %s%n", storedOffset(config));
             out.printf("dead letters   %d parked in %s%n", inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name()),
                     config.relay().deadLetterTable());
@@ -65,6 +71,47 @@ final class StatusCommand implements Callable<Integer> {
             err.flush();
             return EXIT_UNREACHABLE;
         }
+    }
+
+    /** Who holds the lease and who stands by, from the lease table (relay.standby). */
+    private static void leadership(RelayConfig config, PrintWriter out) throws SQLException {
+        if (!config.relay().leadership().standby()) {
+            out.printf("leader         no lease (relay.standby=false): one relay at a time%n");
+            return;
+        }
+        LeaseTable table = new LeaseTable(config.relay().leadership().table());
+        try (Connection c = config.database().connect("outbox-relay status")) {
+            Optional<LeaseTable.Lease> lease;
+            List<LeaseTable.Member> members;
+            try {
+                lease = table.read(c, config.name());
+                members = table.members(c, config.name(), config.relay().leadership().lease());
+            }
+            catch (SQLException e) {
+                if ("42P01".equals(e.getSQLState())) {
+                    out.printf("leader         none: the lease table %s does not exist yet (no relay has run)%n", table.table());
+                    return;
+                }
+                throw e;
+            }
+            Instant now = Instant.now();
+            if (lease.isEmpty()) {
+                out.printf("leader         none yet%n");
+            }
+            else {
+                LeaseTable.Lease l = lease.get();
+                out.printf("leader         %s%n", l.expired()
+                        ? "none: the lease of " + l.host() + " pid " + l.pid() + " (epoch " + l.epoch() + ") has lapsed"
+                        : l.host() + " pid " + l.pid() + ", epoch " + l.epoch() + ", since " + l.acquiredAt() + ", renewed " + ago(l.renewedAt(), now));
+            }
+            List<String> standbys = members.stream().filter(m -> m.role().equals("standby"))
+                    .map(m -> m.host() + " pid " + m.pid() + " (seen " + ago(m.seenAt(), now) + ")").toList();
+            out.printf("standbys       %s%n", standbys.isEmpty() ? "none" : String.join(", ", standbys));
+        }
+    }
+
+    private static String ago(Instant then, Instant now) {
+        return String.format("%.1f s ago", Math.max(0, Duration.between(then, now).toMillis()) / 1000.0);
     }
 
     private static String storedOffset(RelayConfig config) throws SQLException {

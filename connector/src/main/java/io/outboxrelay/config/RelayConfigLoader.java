@@ -113,7 +113,13 @@ public final class RelayConfigLoader {
                 new RelaySettings.Http(r.bool(RELAY_PREFIX + "http.enabled"), r.string(RELAY_PREFIX + "http.host"), r.integer(RELAY_PREFIX + "http.port")),
                 r.millis(RELAY_PREFIX + "metrics.poll.ms"),
                 r.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.class),
-                r.list(RELAY_PREFIX + "publication.columns"));
+                r.list(RELAY_PREFIX + "publication.columns"),
+                new RelaySettings.Leadership(r.bool(RELAY_PREFIX + "standby"), r.millis(RELAY_PREFIX + "leader.lease.ms"),
+                        r.millis(RELAY_PREFIX + "leader.renew.ms"), r.string(RELAY_PREFIX + "leader.table")));
+        if (relay.leadership().standby() && relay.leadership().renew().multipliedBy(3).compareTo(relay.leadership().lease()) > 0) {
+            read.problem(RELAY_PREFIX + "leader.renew.ms=" + relay.leadership().renew().toMillis() + " must be at most a third of "
+                    + RELAY_PREFIX + "leader.lease.ms=" + relay.leadership().lease().toMillis() + ", or one slow renewal loses the lease");
+        }
 
         Properties engine = EngineDefaults.forRelay(relay.name());
         for (String name : names) {
@@ -188,6 +194,12 @@ public final class RelayConfigLoader {
             }
         }
 
+        if (relay.leadership().standby() && !(PostgresOffsetBackingStore.class.getName().equals(engine.getProperty("offset.storage"))
+                && database.jdbcUrl().equals(engine.getProperty(PostgresOffsetStoreConfig.URL)))) {
+            read.problem(RELAY_PREFIX + "standby=true needs the offsets in the source database (" + SOURCE_PREFIX + "offset.storage="
+                    + PostgresOffsetBackingStore.class.getName() + " without " + SOURCE_PREFIX + PostgresOffsetStoreConfig.URL
+                    + "): the lease there fences every offset write. Set " + RELAY_PREFIX + "standby=false to run a single relay without standbys");
+        }
         SinkConfig sink = readSink(config, names, read, warnings, passwords);
         if (!read.problems().isEmpty()) {
             throw new ConfigProblems(read.problems());

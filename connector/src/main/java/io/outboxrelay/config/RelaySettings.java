@@ -19,7 +19,19 @@ public record RelaySettings(
         Http http,
         Duration metricsPoll,
         LogFormat logFormat,
-        List<String> publicationColumns) {
+        List<String> publicationColumns,
+        Leadership leadership) {
+
+    /**
+     * {@code relay.standby}, {@code relay.leader.*}: hot standbys and the lease they contend for.
+     *
+     * @param silentFor how long a leader that no longer streams may go without renewing before a standby takes over early
+     */
+    public record Leadership(boolean standby, Duration lease, Duration renew, String table) {
+        public Duration silentFor() {
+            return renew.multipliedBy(3);
+        }
+    }
 
     /** Where the health and metrics endpoints listen; {@code enabled=false} serves none. */
     public record Http(boolean enabled, String host, int port) {

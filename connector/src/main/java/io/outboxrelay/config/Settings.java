@@ -61,7 +61,19 @@ public final class Settings {
                             + "gauges, `check`, `status`, `redrive`)")
             .define(RELAY_PREFIX + "database.socket.timeout.ms", Type.LONG, 30_000L, Range.atLeast(1), Importance.LOW,
                     "the longest wait for one answer on those connections (TCP keep-alive is on too): a half-open connection fails and is "
-                            + "opened again instead of hanging");
+                            + "opened again instead of hanging")
+            .define(RELAY_PREFIX + "standby", Type.BOOLEAN, true, Importance.MEDIUM,
+                    "a relay that finds its `relay.name` led by another process waits as a hot standby and takes over when the leader goes; "
+                            + "`false`: no lease, and a second relay exits with code 4 as before")
+            .define(RELAY_PREFIX + "leader.lease.ms", Type.LONG, 20_000L, Range.atLeast(1_000), Importance.MEDIUM,
+                    "how long a lease lasts without renewal: a frozen leader is replaced this long after its last renewal, and a leader that "
+                            + "cannot renew stops publishing when it runs out by its own clock. Shorter fails over faster from a freeze, and "
+                            + "more readily on a long GC pause or a slow database")
+            .define(RELAY_PREFIX + "leader.renew.ms", Type.LONG, 1_000L, Range.atLeast(100), Importance.LOW,
+                    "how often the leader renews and a standby looks; a leader whose walsender is gone and that missed three renewals is "
+                            + "taken over without waiting for the lease (a killed process)")
+            .define(RELAY_PREFIX + "leader.table", Type.STRING, "outbox_relay_leases", Settings::plainTable, Importance.LOW,
+                    "the lease table in the source database (and `<table>_members`, who is running); created if missing");
 
     /** The {@code debezium.sink.rabbitmq.*} keys, prefix included: Debezium Server's with their meaning, and this project's. */
     public static final ConfigDef SINK = new ConfigDef()

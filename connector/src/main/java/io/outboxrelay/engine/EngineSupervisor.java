@@ -3,6 +3,7 @@ package io.outboxrelay.engine;
 import java.io.IOException;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -13,16 +14,23 @@ import org.apache.kafka.connect.source.SourceRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import com.rabbitmq.client.Connection;
+
 import io.debezium.embedded.Connect;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
+import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.deadletter.DeadLetterTable;
+import io.outboxrelay.leader.Leadership;
+import io.outboxrelay.leader.LeaseKeeper;
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.metrics.RelayState;
 import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
+import io.outboxrelay.sink.BrokerConnectionFactory;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
 
 /**
@@ -30,6 +38,12 @@ import io.outboxrelay.sink.RabbitMqChangeConsumer;
  * an error (PostgreSQL restarted, the slot busy, the broker gone) it is rebuilt and started again
  * with back-off, resuming from the stored offset. {@link #stop()} drains in-flight confirms and
  * lets the engine flush its offsets, within {@code relay.shutdown.grace.ms}.
+ *
+ * With {@code relay.standby} (the default) an engine runs only while this process holds the lease
+ * ({@link Leadership}); each engine is started with the lease's epoch, which fences its offset
+ * writes, and is stopped without publishing more as soon as the lease is lost. A relay that stops
+ * gracefully gives its lease up after the engine flushed its offsets, so a standby takes over from
+ * exactly there.
  */
 public final class EngineSupervisor implements Health, RelayState {
 
@@ -37,6 +51,9 @@ public final class EngineSupervisor implements Health, RelayState {
     /** An engine that ran this long before failing was healthy; its failure restarts the back-off. */
     private static final Duration HEALTHY_RUN = Duration.ofMinutes(1);
     private static final Duration SLOT_RELEASE_WAIT = Duration.ofSeconds(10);
+    /** How long a relay that lost its lease waits for its engine to stop before leaving it behind. */
+    private static final Duration STEP_DOWN_WAIT = Duration.ofSeconds(10);
+    private static final Duration STANDBY_BROKER_CHECK = Duration.ofMinutes(5);
 
     private final RelayConfig config;
     private final RelayMetrics metrics;
@@ -48,11 +65,22 @@ public final class EngineSupervisor implements Health, RelayState {
     private volatile boolean streaming;
     private volatile String lastFailure;
     private final StreamingConnection stream;
+    private final Leadership leadership;
+    private volatile LeaseKeeper keeper;
+    private volatile String standbyBrokerFailure;
+    private long nextBrokerCheckNanos;
 
     public EngineSupervisor(RelayConfig config, RelayMetrics metrics) {
         this.config = config;
         this.metrics = metrics;
         this.stream = new StreamingConnection(config.engineProperties().getProperty("topic.prefix"));
+        this.leadership = new Leadership(config.name(), config.relay().leadership().lease());
+        // The engine must not go on a moment longer than the lease: closed from a thread of its own, the broker dropped first.
+        leadership.onLost(epoch -> stopEngineNow());
+    }
+
+    public Leadership leadership() {
+        return leadership;
     }
 
     /**
@@ -61,20 +89,45 @@ public final class EngineSupervisor implements Health, RelayState {
      * @throws SlotInUseException before starting anything, when another process streams from the slot
      */
     public void run() throws InterruptedException {
-        try {
-            refuseIfSlotInUse();
-        }
-        catch (SlotInUseException e) {
-            stopped.complete(null);
-            throw e;
+        boolean standby = config.relay().leadership().standby();
+        if (!standby) {
+            try {
+                refuseIfSlotInUse();
+            }
+            catch (SlotInUseException e) {
+                stopped.complete(null);
+                throw e;
+            }
         }
         Duration backoff = config.relay().restartBackoffInitial();
         try (DeadLetterTable deadLetters = new DeadLetterTable(config.database(), config.relay().deadLetterTable(), config.name())) {
+            if (standby) {
+                startKeeper();
+            }
             while (!stopping) {
+                long epoch = -1;
+                if (standby) {
+                    // Only now, with no engine of an earlier lease still winding down, may the keeper take the lease.
+                    leadership.contend(true);
+                    while (!stopping && epoch < 0) {
+                        checkBrokerIfDue();
+                        epoch = leadership.awaitLeader(() -> stopping, STANDBY_BROKER_CHECK);
+                    }
+                    leadership.contend(false);
+                    if (epoch < 0) {
+                        break;
+                    }
+                    freeSlot();
+                }
                 long started = System.nanoTime();
-                String failure = runOnce(deadLetters);
+                String failure = runOnce(deadLetters, epoch);
                 if (stopping) {
                     break;
+                }
+                if (standby && !leadership.leads(epoch)) {
+                    // Stepped down (the lease was lost): no back-off, the keeper looks for the lease again.
+                    lastFailure = "stepped down: " + failure;
+                    continue;
                 }
                 if (System.nanoTime() - started > HEALTHY_RUN.toNanos()) {
                     backoff = config.relay().restartBackoffInitial();
@@ -89,8 +142,87 @@ public final class EngineSupervisor implements Health, RelayState {
             }
         }
         finally {
+            LeaseKeeper k = keeper;
+            if (k != null) {
+                k.close();
+            }
             stopped.complete(null);
         }
+    }
+
+    /** Prepares the lease table, retrying with back-off while PostgreSQL cannot be reached, and starts contending. */
+    private void startKeeper() throws InterruptedException {
+        LeaseKeeper k = new LeaseKeeper(config.database(), config.relay().leadership(), config.name(), config.slotName(), leadership);
+        Duration backoff = config.relay().restartBackoffInitial();
+        while (!stopping) {
+            try {
+                k.prepare();
+                break;
+            }
+            catch (SQLException e) {
+                lastFailure = e.getMessage();
+                LOG.error("{}; retrying in {} ms", e.getMessage(), backoff.toMillis());
+                sleepUnlessStopping(backoff);
+                Duration doubled = backoff.multipliedBy(2);
+                backoff = doubled.compareTo(config.relay().restartBackoffMax()) > 0 ? config.relay().restartBackoffMax() : doubled;
+            }
+        }
+        if (!stopping) {
+            keeper = k;
+            k.start();
+        }
+    }
+
+    /**
+     * A new leader's slot may still be held by the walsender of a leader that froze: that process
+     * has stopped publishing by its own clock, but PostgreSQL would keep its connection until
+     * {@code wal_sender_timeout}. So it is terminated (a role may end its own backends).
+     */
+    private void freeSlot() {
+        try (SourceInspector inspector = new SourceInspector(config.database())) {
+            SlotStatus slot = inspector.slot(config.slotName());
+            if (slot != null && slot.active()) {
+                LOG.warn("Slot {} is still held by {}, left by the previous leader; terminating it", slot.name(), slot.holder());
+                inspector.terminateSlotHolder(config.slotName());
+            }
+        }
+        catch (SQLException e) {
+            LOG.debug("Cannot free slot {} before starting: {}", config.slotName(), e.getMessage());
+        }
+    }
+
+    /**
+     * A standby checks RabbitMQ when it starts standing by and every {@link #STANDBY_BROKER_CHECK}
+     * after: one that could not publish should not look ready to take over.
+     */
+    private void checkBrokerIfDue() {
+        if (System.nanoTime() - nextBrokerCheckNanos < 0) {
+            return;
+        }
+        nextBrokerCheckNanos = System.nanoTime() + STANDBY_BROKER_CHECK.toNanos();
+        try (Connection c = ConnectionAudit.openBroker(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay standby check")) {
+            if (standbyBrokerFailure != null) {
+                LOG.info("RabbitMQ answers the standby again");
+            }
+            standbyBrokerFailure = null;
+        }
+        catch (IOException | TimeoutException | RuntimeException e) {
+            standbyBrokerFailure = "standby cannot reach RabbitMQ (debezium.sink.rabbitmq.connection.*): " + rootMessage(e);
+            LOG.error("{}; checking again in {} s", standbyBrokerFailure, STANDBY_BROKER_CHECK.toSeconds());
+        }
+    }
+
+    /** Stops the running engine at once, without draining: this process may not publish any more. */
+    private void stopEngineNow() {
+        Thread closer = new Thread(() -> {
+            RabbitMqChangeConsumer sink = consumer;
+            if (sink != null) {
+                sink.abortBroker();
+            }
+            closeQuietly(engine);
+        }, "outbox-relay-step-down");
+        closer.setDaemon(true);
+        closer.start();
     }
 
     /**
@@ -120,7 +252,7 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     /** Runs one engine to its end; returns why it ended. */
-    private String runOnce(DeadLetterTable deadLetters) {
+    private String runOnce(DeadLetterTable deadLetters, long epoch) {
         try {
             deadLetters.createIfMissing();
         }
@@ -142,7 +274,8 @@ public final class EngineSupervisor implements Health, RelayState {
             closer.setDaemon(true);
             closer.start();
         };
-        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics, stopEngine);
+        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics, stopEngine,
+                epoch < 0 ? () -> true : () -> leadership.mayPublish(epoch));
         try {
             sink.connect();
         }
@@ -152,7 +285,7 @@ public final class EngineSupervisor implements Health, RelayState {
         }
         CompletableFuture<String> ended = new CompletableFuture<>();
         DebeziumEngine<ChangeEvent<SourceRecord, SourceRecord>> built = DebeziumEngine.create(Connect.class)
-                .using(config.engineProperties())
+                .using(engineProperties(epoch))
                 .using((success, message, error) -> ended.complete(
                         success ? "engine stopped" : "engine stopped with an error: " + (error != null ? rootMessage(error) : message)))
                 .using(new DebeziumEngine.ConnectorCallback() {
@@ -175,8 +308,14 @@ public final class EngineSupervisor implements Health, RelayState {
         Thread thread = new Thread(built, "outbox-relay-engine");
         thread.start();
         LOG.info("Relay '{}' started: slot {}, publication {}, tables {}", config.name(), config.slotName(), config.publicationName(), config.outboxTables());
+        boolean abandoned = false;
         try {
-            String end = ended.get();
+            String end = awaitEnd(ended, epoch);
+            abandoned = end == null;
+            if (abandoned) {
+                return "stepped down; the engine did not stop within " + STEP_DOWN_WAIT.toSeconds() + " s (a connection of it hangs) and is left behind: "
+                        + "it cannot publish or store offsets any more";
+            }
             return sink.fatal() != null ? sink.fatal() : end;
         }
         catch (InterruptedException e) {
@@ -188,7 +327,7 @@ public final class EngineSupervisor implements Health, RelayState {
         }
         finally {
             try {
-                thread.join(config.relay().shutdownGrace().toMillis() + 10_000);
+                thread.join(abandoned ? 1_000 : config.relay().shutdownGrace().toMillis() + 10_000);
             }
             catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -198,6 +337,40 @@ public final class EngineSupervisor implements Health, RelayState {
             engine = null;
             consumer = null;
         }
+    }
+
+    /**
+     * Why the engine ended; null when this process lost the lease and the engine did not end within
+     * {@link #STEP_DOWN_WAIT}: a connection cut off mid-read can hold its thread for good, and a
+     * standby must not wait on it. It is harmless where it hangs: its publishes ask for its own
+     * epoch's lease, and its offset writes are fenced by that epoch.
+     */
+    private String awaitEnd(CompletableFuture<String> ended, long epoch) throws InterruptedException, ExecutionException {
+        long lostAt = 0;
+        while (true) {
+            try {
+                return ended.get(500, TimeUnit.MILLISECONDS);
+            }
+            catch (TimeoutException e) {
+                if (epoch >= 0 && !leadership.leads(epoch)) {
+                    lostAt = lostAt == 0 ? System.nanoTime() : lostAt;
+                    if (System.nanoTime() - lostAt > STEP_DOWN_WAIT.toNanos()) {
+                        return null;
+                    }
+                }
+            }
+        }
+    }
+
+    /** The engine's properties; under a lease, with its epoch, which every offset write is fenced by. */
+    private Properties engineProperties(long epoch) {
+        Properties props = new Properties();
+        props.putAll(config.engineProperties());
+        if (epoch >= 0) {
+            props.setProperty(PostgresOffsetStoreConfig.FENCING_TABLE, config.relay().leadership().table());
+            props.setProperty(PostgresOffsetStoreConfig.FENCING_EPOCH, Long.toString(epoch));
+        }
+        return props;
     }
 
     /**
@@ -245,9 +418,25 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     @Override
+    public boolean leads() {
+        return !config.relay().leadership().standby() || leadership.isLeader();
+    }
+
+    /**
+     * A standby is ready while it can take over: it reaches the lease table. A leader is ready
+     * while it streams and publishes.
+     */
+    @Override
     public String notReadyReason() {
         if (stopping) {
             return "stopping";
+        }
+        if (config.relay().leadership().standby() && !leadership.isLeader()) {
+            LeaseKeeper k = keeper;
+            if (k == null) {
+                return lastFailure == null ? "preparing the lease" : lastFailure;
+            }
+            return k.failure() != null ? k.failure() : standbyBrokerFailure;
         }
         if (!streaming) {
             String failure = lastFailure;
@@ -272,8 +461,23 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     @Override
+    public boolean leader() {
+        return leadership.isLeader();
+    }
+
+    @Override
+    public long leaderEpoch() {
+        return leadership.epoch();
+    }
+
+    @Override
+    public long leadershipChanges() {
+        return leadership.changes();
+    }
+
+    @Override
     public boolean streaming() {
-        return streaming && stream.connected();
+        return streaming && stream.connected() && leads();
     }
 
     @Override

@@ -8,4 +8,7 @@ public interface Health {
 
     /** Why the relay is not ready (not streaming, the broker blocking, reconnecting), or null when it is. */
     String notReadyReason();
+
+    /** Whether this process leads its relay (always, without standbys). */
+    boolean leads();
 }

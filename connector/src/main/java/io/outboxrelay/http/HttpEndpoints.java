@@ -59,6 +59,9 @@ public final class HttpEndpoints implements AutoCloseable {
                 String reason = health.notReadyReason();
                 respond(ex, reason == null ? 200 : 503, status(reason == null ? "UP" : "DOWN", reason), "application/json");
             });
+            // 200 on the leader only: a probe or a Service selector can find the process that publishes.
+            server.createContext(prefix + "/health/leader", ex -> respond(ex, health.leads() ? 200 : 503,
+                    status(health.leads() ? "LEADER" : "STANDBY", null), "application/json"));
             server.createContext(prefix + "/metrics", ex -> respond(ex, 200, metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8"));
         }
         AtomicInteger n = new AtomicInteger();

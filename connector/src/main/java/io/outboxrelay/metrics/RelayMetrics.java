@@ -12,6 +12,7 @@ import org.slf4j.LoggerFactory;
 
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -153,6 +154,10 @@ public final class RelayMetrics {
 
     /** The gauges of the running relay, read from {@code state} at each scrape. */
     public void register(RelayState state) {
+        gauge("outbox.relay.leader", "1 while this process holds its relay's lease and may run the engine; 0 on a standby", () -> state.leader() ? 1 : 0);
+        gauge("outbox.relay.leader.epoch", "The lease epoch this process holds or last held (it fences every offset write)", state::leaderEpoch);
+        FunctionCounter.builder("outbox.relay.leadership.changes", state, RelayState::leadershipChanges)
+                .description("Times this process became leader or stepped down").register(registry);
         gauge("outbox.relay.streaming", "1 while the engine's replication stream from the slot is open", () -> state.streaming() ? 1 : 0);
         gauge("outbox.relay.broker.blocked", "1 while RabbitMQ blocks the relay's connection (a resource alarm)", () -> state.brokerBlockedReason() != null ? 1 : 0);
         gauge("outbox.relay.in.flight", "Messages published and awaiting the broker's confirm", state::inFlight);

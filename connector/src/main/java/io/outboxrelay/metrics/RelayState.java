@@ -3,6 +3,15 @@ package io.outboxrelay.metrics;
 /** What the relay's gauges read of the running engine and sink; the engine's supervisor answers. */
 public interface RelayState {
 
+    /** Whether this process holds the lease (relay.standby). */
+    boolean leader();
+
+    /** The lease's epoch this process holds or last held; 0 before the first. */
+    long leaderEpoch();
+
+    /** How many times this process became leader or stepped down. */
+    long leadershipChanges();
+
     /** Whether the engine streams from the slot right now. */
     boolean streaming();
 

@@ -7,6 +7,7 @@ import java.util.ArrayDeque;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.regex.Matcher;
@@ -63,6 +64,8 @@ final class PublishPipeline {
     private final Parking parking;
     /** Asks for the engine to be stopped: a policy says so, and the engine thread may not come back to throw. */
     private final Runnable stopEngine;
+    /** The lease: false once this process may not publish any more (another relay leads, or its lease ran out by its own clock). */
+    private final BooleanSupplier mayPublish;
     private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Publication> unmarked = new ArrayDeque<>();
     private final ArrayDeque<Publication> unpublished = new ArrayDeque<>();
@@ -89,7 +92,9 @@ final class PublishPipeline {
     /** Why the relay must stop (a fail policy met a record); once set, nothing more is marked. */
     private volatile String fatal;
 
-    PublishPipeline(SinkConfig sink, RelayMetrics metrics, ConfirmTracker tracker, BrokerConnection broker, Parking parking, Runnable stopEngine) {
+    PublishPipeline(SinkConfig sink, RelayMetrics metrics, ConfirmTracker tracker, BrokerConnection broker, Parking parking, Runnable stopEngine,
+                    BooleanSupplier mayPublish) {
+        this.mayPublish = mayPublish;
         this.sink = sink;
         this.metrics = metrics;
         this.tracker = tracker;
@@ -229,6 +234,10 @@ final class PublishPipeline {
                     && declaredQueues.add(p.message.routingKey())) {
                 broker.declareQueue(p.message.routingKey(), sink.routingKeyDurable());
             }
+            if (!mayPublish.getAsBoolean()) {
+                stepDown();
+                return;
+            }
             boolean first = !p.wasPublished();
             broker.publish(p);
             if (first) {
@@ -238,6 +247,15 @@ final class PublishPipeline {
             }
             metrics.published(p.message.exchange());
             unpublished.poll();
+        }
+    }
+
+    /** Nothing more is published or marked by this process: what it has not marked is read again by the next leader. */
+    private void stepDown() {
+        if (fatal == null) {
+            fatal = "this relay's lease ended (another relay leads, or it was not renewed in time): stepping down";
+            LOG.warn("{}; {} message(s) not yet marked are left to the next leader", fatal, unmarked.size());
+            stopEngine.run();
         }
     }
 

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 import java.util.concurrent.TimeoutException;
 
 import org.apache.kafka.connect.source.SourceRecord;
@@ -51,8 +52,10 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     /**
      * @param stopEngine called (from any thread) when a {@code fail} policy meets a record: the engine
      *                   must stop even if no further batch comes to the engine thread
+     * @param mayPublish asked before every publish: false once this process's lease ran out
      */
-    public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine) {
+    public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
+                                  BooleanSupplier mayPublish) {
         this.sink = sink;
         this.metrics = metrics;
         this.tracker = new ConfirmTracker(metrics);
@@ -60,7 +63,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             metrics.expectExchange(sink.exchange());
         }
         this.broker = new BrokerConnection(sink, "outbox-relay " + relay.name(), tracker);
-        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics), stopEngine);
+        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics), stopEngine, mayPublish);
         this.finisher = new TailFinisher(pipeline, tracker, broker, relay.name(), sink.ackTimeout());
         this.mapper = new MessageMapper(sink, relay.name());
     }

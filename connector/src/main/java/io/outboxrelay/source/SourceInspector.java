@@ -58,6 +58,19 @@ public final class SourceInspector implements AutoCloseable {
         }
     }
 
+    /** Terminates the walsender streaming from the slot, if one does; a role may end its own backends. */
+    public void terminateSlotHolder(String slotName) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = ? AND active")) {
+            ps.setString(1, slotName);
+            ps.executeQuery().close();
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
     /** The server's {@code wal_level}. */
     public String walLevel() throws SQLException {
         return single("SHOW wal_level");

@@ -54,6 +54,19 @@ class DeployManifestsTest {
                 .noneMatch(l -> l.contains("secret.yaml"));
     }
 
+    /** A hot standby beside the leader, a rolling update that starts the new pod before stopping an old one, a budget that keeps one. */
+    @Test
+    void kubernetesAndComposeRunALeaderAndAStandby() throws Exception {
+        Path deploy = project().resolve("deploy");
+        String deployment = Files.readString(deploy.resolve("kubernetes/deployment.yaml"));
+        assertThat(deployment).contains("replicas: 2", "type: RollingUpdate", "maxUnavailable: 0", "podAntiAffinity").doesNotContain("Recreate");
+        assertThat(Files.readString(deploy.resolve("kubernetes/poddisruptionbudget.yaml"))).contains("kind: PodDisruptionBudget", "minAvailable: 1");
+        assertThat(Files.readString(deploy.resolve("kubernetes/kustomization.yaml"))).contains("- poddisruptionbudget.yaml");
+        assertThat(Files.readString(deploy.resolve("compose.yaml"))).contains("  relay: &relay", "  relay-standby:\n    <<: *relay");
+        RelayConfig config = RelayConfigLoader.load(deploy.resolve("compose/relay.properties"), null);
+        assertThat(config.relay().leadership().standby()).as("the Compose relays stand by for each other").isTrue();
+    }
+
     /** The kubelet updates a Secret volume in place, which rotation relies on, but never a file mounted with subPath. */
     @Test
     void theSecretIsMountedAsADirectorySoRotationsReachTheRelay() throws Exception {

@@ -158,6 +158,22 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void standbysNeedTheOffsetsBesideTheLeaseAndARenewalWellInsideIt() {
+        assertThatThrownBy(() -> load("debezium.source.offset.storage.postgres.url=jdbc:postgresql://elsewhere:5432/offsets",
+                "relay.leader.lease.ms=2000", "relay.leader.renew.ms=1000"))
+                .isInstanceOf(ConfigProblems.class)
+                .hasMessageContaining("relay.standby=true needs the offsets in the source database")
+                .hasMessageContaining("Set relay.standby=false to run a single relay without standbys")
+                .hasMessageContaining("relay.leader.renew.ms=1000 must be at most a third of relay.leader.lease.ms=2000");
+    }
+
+    @Test
+    void withoutStandbysTheOffsetsMayLiveAnywhere() throws Exception {
+        RelayConfig config = load("relay.standby=false", "debezium.source.offset.storage.postgres.url=jdbc:postgresql://elsewhere:5432/offsets");
+        assertThat(config.relay().leadership().standby()).isFalse();
+    }
+
+    @Test
     void aPasswordFromAnywhereElseIsFixed() throws Exception {
         RelayConfig config = load();
         assertThat(config.database().password().file()).isNull();

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.deadletter.DeadLetterTable;
+import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.TestDatabase;
@@ -41,12 +42,15 @@ class RoleSqlSchemaIT {
         store.configure(Map.of("offset.storage.postgres.url", byCode.jdbcUrl(), "offset.storage.postgres.user", byCode.server().user(), "name", "schema-check"));
         store.start();
         store.stop();
+        try (Connection c = byCode.connect()) {
+            new LeaseTable(LeaseTable.DEFAULT_TABLE).createIfMissing(c);
+        }
 
         List<String> creates = RelayFiles.relayRoleTables();
-        assertThat(creates).as("the script's CREATE TABLE statements").hasSize(2);
+        assertThat(creates).as("the script's CREATE TABLE statements").hasSize(4);
         byScript.execute(creates.toArray(String[]::new));
 
-        for (String table : List.of("outbox_relay_offsets", "outbox_relay_dead_letter")) {
+        for (String table : List.of("outbox_relay_offsets", "outbox_relay_dead_letter", "outbox_relay_leases", "outbox_relay_leases_members")) {
             assertThat(shape(byScript, table)).as(table + " as relay-role.sql creates it").isEqualTo(shape(byCode, table)).isNotEmpty();
         }
     }

@@ -29,6 +29,7 @@ final class OffsetTable implements AutoCloseable {
     private final String upsert;
     private final String delete;
     private final String select;
+    private final LeaseTable fence;
     private Connection connection;
 
     OffsetTable(PostgresOffsetStoreConfig config) {
@@ -38,6 +39,7 @@ final class OffsetTable implements AutoCloseable {
                 + "ON CONFLICT (namespace, offset_key) DO UPDATE SET offset_value = EXCLUDED.offset_value, updated_at = now()";
         this.delete = "DELETE FROM " + table + " WHERE namespace = ? AND offset_key = ?";
         this.select = "SELECT offset_key, offset_value FROM " + table + " WHERE namespace = ?";
+        this.fence = config.fencingTable() == null ? null : new LeaseTable(config.fencingTable());
     }
 
     /** Creates the table unless it exists; a role without CREATE can use a table made for it. */
@@ -92,6 +94,9 @@ final class OffsetTable implements AutoCloseable {
     void write(Map<ByteBuffer, ByteBuffer> entries) throws SQLException {
         Connection c = connection();
         try (PreparedStatement up = c.prepareStatement(upsert); PreparedStatement del = c.prepareStatement(delete)) {
+            if (fence != null) {
+                fence.checkFence(c, config.namespace(), config.fencingEpoch());
+            }
             for (Map.Entry<ByteBuffer, ByteBuffer> e : entries.entrySet()) {
                 if (e.getValue() == null) {
                     del.setString(1, config.namespace());

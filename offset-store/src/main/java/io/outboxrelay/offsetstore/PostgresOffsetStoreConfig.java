@@ -32,6 +32,8 @@ public final class PostgresOffsetStoreConfig {
     public static final String RETRY_BACKOFF_MAX_MS = PREFIX + "retry.backoff.max.ms";
     public static final String CONNECT_TIMEOUT_MS = PREFIX + "connect.timeout.ms";
     public static final String SOCKET_TIMEOUT_MS = PREFIX + "socket.timeout.ms";
+    public static final String FENCING_TABLE = PREFIX + "fencing.table";
+    public static final String FENCING_EPOCH = PREFIX + "fencing.epoch";
     /** Keys under this prefix go to the JDBC driver as they are, e.g. {@code driver.sslmode=verify-full}: settings that a URL should not carry (an sslpassword). */
     public static final String DRIVER_PREFIX = PREFIX + "driver.";
 
@@ -64,7 +66,11 @@ public final class PostgresOffsetStoreConfig {
                     "How long opening a connection (TCP connect and log-in) may take.")
             .define(SOCKET_TIMEOUT_MS, Type.LONG, 30_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
                     "The longest wait for one answer from the server: a half-open connection fails after it and is opened again. "
-                            + "TCP keep-alive is on as well.");
+                            + "TCP keep-alive is on as well.")
+            .define(FENCING_TABLE, Type.STRING, null, Importance.LOW,
+                    "A lease table (see LeaseTable) whose row for the namespace must carry " + FENCING_EPOCH + " for a write to commit: "
+                            + "checked in the write's own transaction, so a writer that lost its lease stores nothing. Unset: no fencing.")
+            .define(FENCING_EPOCH, Type.LONG, -1L, Importance.LOW, "The epoch this writer holds the lease with (with " + FENCING_TABLE + ").");
 
     private final String url;
     private final String user;
@@ -78,10 +84,12 @@ public final class PostgresOffsetStoreConfig {
     private final Duration connectTimeout;
     private final Duration socketTimeout;
     private final Map<String, String> driverProperties;
+    private final String fencingTable;
+    private final long fencingEpoch;
 
     private PostgresOffsetStoreConfig(String url, String user, String password, Path passwordFile, String table, String namespace,
                                       Duration retryTimeout, Duration backoffInitial, Duration backoffMax, Duration connectTimeout,
-                                      Duration socketTimeout, Map<String, String> driverProperties) {
+                                      Duration socketTimeout, Map<String, String> driverProperties, String fencingTable, long fencingEpoch) {
         this.url = url;
         this.user = user;
         this.password = password;
@@ -94,6 +102,8 @@ public final class PostgresOffsetStoreConfig {
         this.connectTimeout = connectTimeout;
         this.socketTimeout = socketTimeout;
         this.driverProperties = Map.copyOf(driverProperties);
+        this.fencingTable = fencingTable;
+        this.fencingEpoch = fencingEpoch;
     }
 
     /**
@@ -110,6 +120,10 @@ public final class PostgresOffsetStoreConfig {
         String url = (String) parsed.get(URL);
         if (!url.startsWith("jdbc:postgresql:")) {
             throw new ConfigException(URL, url, "must be a PostgreSQL JDBC URL (jdbc:postgresql://host:port/database)");
+        }
+        String fencingTable = (String) parsed.get(FENCING_TABLE);
+        if (fencingTable != null && !TABLE_NAME.matcher(fencingTable).matches()) {
+            throw new ConfigException(FENCING_TABLE, fencingTable, "must be a plain table name, optionally schema-qualified (letters, digits, _ and $)");
         }
         String namespace = (String) parsed.get(NAMESPACE);
         if (namespace == null || namespace.isBlank()) {
@@ -136,7 +150,9 @@ public final class PostgresOffsetStoreConfig {
                 Duration.ofMillis((Long) parsed.get(RETRY_BACKOFF_MAX_MS)),
                 Duration.ofMillis((Long) parsed.get(CONNECT_TIMEOUT_MS)),
                 Duration.ofMillis((Long) parsed.get(SOCKET_TIMEOUT_MS)),
-                driverProperties(originals));
+                driverProperties(originals),
+                fencingTable,
+                (Long) parsed.get(FENCING_EPOCH));
     }
 
     private static Map<String, String> driverProperties(Map<String, ?> originals) {
@@ -197,6 +213,15 @@ public final class PostgresOffsetStoreConfig {
 
     public Duration socketTimeout() {
         return socketTimeout;
+    }
+
+    /** The lease table offset writes are fenced by, or null. */
+    public String fencingTable() {
+        return fencingTable;
+    }
+
+    public long fencingEpoch() {
+        return fencingEpoch;
     }
 
     /** JDBC driver properties given as {@code offset.storage.postgres.driver.*}. */

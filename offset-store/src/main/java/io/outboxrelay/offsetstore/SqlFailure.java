@@ -36,6 +36,9 @@ final class SqlFailure {
         String what = "Cannot " + action + " offset table " + config.table() + " (" + config.url() + ", namespace '"
                 + config.namespace() + "'): " + e.getMessage();
         String role = config.user() == null ? "<the relay's role>" : config.user();
+        if (state.equals(LeaseTable.FENCED_STATE)) {
+            return what + " — another relay took the lease over; this one steps down";
+        }
         if (state.equals("42501")) {
             return what + " — grant the role what it needs: GRANT SELECT, INSERT, UPDATE, DELETE ON " + config.table() + " TO " + role
                     + "; (and CREATE on the schema if the table does not exist yet)";

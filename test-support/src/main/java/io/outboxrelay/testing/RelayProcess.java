@@ -98,6 +98,16 @@ public final class RelayProcess implements AutoCloseable {
         return Double.NaN;
     }
 
+    /** The value of the one sample of {@code name}, whatever its labels (a gauge of the relay), or NaN when absent. */
+    public double gauge(String name) throws InterruptedException {
+        for (String line : get("/q/metrics").body().split("\n")) {
+            if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1).trim());
+            }
+        }
+        return Double.NaN;
+    }
+
     public String log() throws IOException {
         return Files.readString(log);
     }
@@ -119,6 +129,16 @@ public final class RelayProcess implements AutoCloseable {
     public void kill() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGSTOP: the process stands still, its connections stay open, as in a long GC or VM pause. */
+    public void freeze() {
+        ServerControl.run("kill", "-STOP", Long.toString(process.pid()));
+    }
+
+    /** SIGCONT after {@link #freeze()}. */
+    public void thaw() {
+        ServerControl.run("kill", "-CONT", Long.toString(process.pid()));
     }
 
     /** SIGTERM, as an orchestrator stops it; returns the exit code. */

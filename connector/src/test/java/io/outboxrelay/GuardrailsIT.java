@@ -125,7 +125,10 @@ class GuardrailsIT {
         db.execute("CREATE ROLE " + role + " LOGIN",
                 "CREATE TABLE guarded_offsets (namespace text NOT NULL, offset_key bytea NOT NULL, offset_value bytea, "
                         + "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (namespace, offset_key))",
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON guarded_offsets TO " + role);
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON guarded_offsets TO " + role,
+                // The lease lives beside the offsets and every offset write checks it, so the store's role needs it too.
+                String.join(";\n", RelayFiles.relayRoleTables()),
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_leases, outbox_relay_leases_members TO " + role);
         String exchange = broker.declareExchange("guarded", "topic");
         String queue = broker.declareQueue("guarded", exchange, "#");
         Map<String, String> config = config("guarded", exchange);
@@ -154,7 +157,7 @@ class GuardrailsIT {
             assertThat(check.orderViolations()).isEmpty();
         }
         finally {
-            db.execute("DROP TABLE guarded_offsets", "DROP ROLE " + role);
+            db.execute("DROP TABLE guarded_offsets", "DROP OWNED BY " + role, "DROP ROLE " + role);
         }
     }
 

@@ -144,7 +144,7 @@ class ObservabilityIT {
                     .containsPattern("\"arguments\": \\[\"PostgreSQL\",\"outbox-relay dead letters\",\"127\\.0\\.0\\.1:\\d+\\\\/\\w+\",\"postgres\","
                             + "\"not TLS \\(sslmode=prefer\\)\"]")
                     .containsPattern("\"arguments\": \\[\"RabbitMQ\",\"outbox-relay observed\",\"127\\.0\\.0\\.1:\\d+\\\\/\",\"guest\",\"not TLS\"]")
-                    .contains("PostgreSQL connection opened for the offset store");
+                    .contains("PostgreSQL connection opened for outbox-relay offset store");
             ObjectMapper json = new ObjectMapper();
             boolean sawEventLine = false;
             for (String line : log.split("\n")) {

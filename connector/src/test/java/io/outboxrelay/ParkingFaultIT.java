@@ -138,8 +138,8 @@ class ParkingFaultIT {
         db.execute("CREATE ROLE " + role + " LOGIN REPLICATION",
                 "GRANT SELECT ON " + TABLE + " TO " + role,
                 "CREATE PUBLICATION " + publication + " FOR TABLE " + TABLE + " WITH (publish = 'insert')",
-                RelayFiles.relayRoleTables().get(0), RelayFiles.relayRoleTables().get(1),
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter TO " + role,
+                String.join(";\n", RelayFiles.relayRoleTables()),
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter, outbox_relay_leases, outbox_relay_leases_members TO " + role,
                 "GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO " + role);
         String exchange = broker.declareExchange(name, "topic");
         String queue = broker.declareQueue(name, exchange, "order");

@@ -22,13 +22,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench/soak.sh", mixinStandardHelpOptions = true,
-        description = "Writes a steady load through the relay (a process of its own) for a while and injects faults at random: the relay "
-                + "killed with SIGKILL and started again, RabbitMQ restarted, the broker connection or the walsender cut, PostgreSQL "
-                + "restarted. Prints each fault's recovery time, then losses (must be 0), duplicates and order. Exits 1 on a loss.")
+        description = "Writes a steady load through the relay (a process of its own, with hot standbys beside it) for a while and injects "
+                + "faults at random: the leader killed with SIGKILL (a standby takes over; a new standby is started in its place), RabbitMQ "
+                + "restarted, the broker connection or the walsender cut, PostgreSQL restarted. Prints each fault's recovery time, then "
+                + "losses (must be 0), duplicates and order. Exits 1 on a loss.")
 public final class Soak implements Callable<Integer> {
 
     enum Fault {
-        KILL_RELAY, RESTART_RABBITMQ, CLOSE_BROKER_CONNECTION, TERMINATE_WALSENDER, RESTART_POSTGRES
+        KILL_LEADER, RESTART_RABBITMQ, CLOSE_BROKER_CONNECTION, TERMINATE_WALSENDER, RESTART_POSTGRES
     }
 
     @Option(names = "--minutes", defaultValue = "10", description = "How long the load runs (default ${DEFAULT-VALUE}).")
@@ -39,6 +40,10 @@ public final class Soak implements Callable<Integer> {
 
     @Option(names = "--fault-every", defaultValue = "30", description = "Mean seconds between faults (default ${DEFAULT-VALUE}).")
     int faultEvery;
+
+    @Option(names = "--standbys", defaultValue = "1", description = "Hot standbys beside the leader (default ${DEFAULT-VALUE}; 0: the killed relay "
+            + "is started again instead).")
+    int standbys;
 
     @Option(names = "--seed", description = "Random seed, to repeat a sequence of faults (default: the clock).")
     Long seed;
@@ -62,10 +67,14 @@ public final class Soak implements Callable<Integer> {
             Map<String, String> config = BenchRelay.config(db, "soak");
             config.put("relay.restart.backoff.initial.ms", "200");
             config.put("relay.restart.backoff.max.ms", "5000");
-            RelayProcess relay = BenchRelay.start(config).relay();
+            List<RelayProcess> relays = new ArrayList<>();
+            relays.add(BenchRelay.start(config).relay());
+            for (int i = 0; i < standbys; i++) {
+                relays.add(BenchRelay.start(config).relay());
+            }
             List<Injected> injected = new ArrayList<>();
             int total = (int) (rate * minutes * 60);
-            System.out.printf("soak: %d events at %d/s, a fault every ~%d s (seed %d)%n", total, rate, faultEvery, actualSeed);
+            System.out.printf("soak: %d events at %d/s, a fault every ~%d s, %d standby(s) (seed %d)%n", total, rate, faultEvery, standbys, actualSeed);
             long start = System.nanoTime();
             try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, true, UnaryOperator.identity());
                     OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "soak", 100, total, rate, Workload.PAYLOAD_BYTES)) {
@@ -74,7 +83,7 @@ public final class Soak implements Callable<Integer> {
                     double at = (System.nanoTime() - start) / 1e9;
                     int before = consumer.count();
                     long faultStart = System.nanoTime();
-                    relay = inject(fault, relay, config, db);
+                    inject(fault, relays, config, db);
                     long recovery = awaitDeliveries(consumer, before + Math.max(10, rate / 2), faultStart);
                     injected.add(new Injected(fault, at, recovery));
                     System.out.printf("  %7.1f s  %-24s recovered in %s%n", at, fault, recovery < 0 ? "(no new deliveries within 120 s)" : recovery + " ms");
@@ -98,17 +107,22 @@ public final class Soak implements Callable<Integer> {
                 return check.lost() == 0 && check.orderViolations().isEmpty() ? 0 : 1;
             }
             finally {
-                relay.close();
+                for (RelayProcess relay : relays) {
+                    relay.close();
+                }
                 db.dropSlot("soak");
             }
         }
     }
 
-    private static RelayProcess inject(Fault fault, RelayProcess relay, Map<String, String> config, BenchDatabase db) throws Exception {
+    /** Injects {@code fault}; a killed leader is replaced in {@code relays} by a new process (a standby when others remain). */
+    private static void inject(Fault fault, List<RelayProcess> relays, Map<String, String> config, BenchDatabase db) throws Exception {
         switch (fault) {
-            case KILL_RELAY -> {
-                relay.kill();
-                return BenchRelay.start(config).relay();
+            case KILL_LEADER -> {
+                RelayProcess leader = relays.stream().filter(r -> leads(r)).findFirst().orElse(relays.get(0));
+                leader.kill();
+                relays.remove(leader);
+                relays.add(BenchRelay.start(config).relay());
             }
             case RESTART_RABBITMQ -> ServerControl.restartRabbitMq(Duration.ofSeconds(3));
             case CLOSE_BROKER_CONNECTION -> ServerControl.closeBrokerConnections("outbox-relay soak");
@@ -124,7 +138,16 @@ public final class Soak implements Callable<Integer> {
                 ServerControl.startPostgres();
             }
         }
-        return relay;
+    }
+
+    private static boolean leads(RelayProcess relay) {
+        try {
+            return relay.gauge("outbox_relay_leader") == 1.0;
+        }
+        catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     /** Milliseconds from the fault's start until {@code count} deliveries have arrived, or -1 after 120 s. */

@@ -182,15 +182,16 @@ public final class Preflight {
                 && user.equals(engine.getProperty(PostgresOffsetStoreConfig.USER, user))) {
             String table = engine.getProperty(PostgresOffsetStoreConfig.TABLE, PostgresOffsetStoreConfig.DEFAULT_TABLE);
             checkRelayTable(source, table, "offset table", "offset.storage.postgres.table", List.of("SELECT", "INSERT", "UPDATE", "DELETE"), null);
+            if (config.relay().leadership().standby()) {
+                // The lease lives beside the offsets; checked where that is the source database, as the offset table is.
+                LeaseTable leases = new LeaseTable(config.relay().leadership().table());
+                List<String> all = List.of("SELECT", "INSERT", "UPDATE", "DELETE");
+                checkRelayTable(source, leases.table(), "lease table", "relay.leader.table", all, null);
+                checkRelayTable(source, leases.membersTable(), "lease members table", "relay.leader.table", all, null);
+            }
         }
         String deadLetters = config.relay().deadLetterTable();
         checkRelayTable(source, deadLetters, "dead-letter table", "relay.dead-letter.table", List.of("SELECT", "INSERT", "UPDATE"), deadLetters + "_id_seq");
-        if (config.relay().leadership().standby()) {
-            LeaseTable leases = new LeaseTable(config.relay().leadership().table());
-            List<String> all = List.of("SELECT", "INSERT", "UPDATE", "DELETE");
-            checkRelayTable(source, leases.table(), "lease table", "relay.leader.table", all, null);
-            checkRelayTable(source, leases.membersTable(), "lease members table", "relay.leader.table", all, null);
-        }
     }
 
     private void checkRelayTable(SourceInspector source, String table, String what, String setting, List<String> privileges, String sequence)

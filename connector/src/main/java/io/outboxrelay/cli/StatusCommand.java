@@ -80,7 +80,7 @@ final class StatusCommand implements Callable<Integer> {
             return;
         }
         LeaseTable table = new LeaseTable(config.relay().leadership().table());
-        try (Connection c = config.database().connect("outbox-relay status")) {
+        try (Connection c = config.offsetStore().connect("outbox-relay status", config.offsetStore().socketTimeout())) {
             Optional<LeaseTable.Lease> lease;
             List<LeaseTable.Member> members;
             try {

@@ -45,11 +45,6 @@ public record DatabaseSettings(String host, int port, String user, Password pass
         this(host, port, user, Password.fixed(password), database, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT, Map.of());
     }
 
-    /** The same server and credentials with other time-outs, for a connection that must fail sooner than the default (the lease's). */
-    public DatabaseSettings withTimeouts(Duration connect, Duration socket) {
-        return new DatabaseSettings(host, port, user, password, database, connect, socket, tls);
-    }
-
     /** pgjdbc's {@code sslmode} for these connections: what was set, else pgjdbc's default {@code prefer}. */
     public String sslMode() {
         return tls.getOrDefault("sslmode", "prefer");

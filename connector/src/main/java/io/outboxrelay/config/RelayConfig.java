@@ -1,7 +1,10 @@
 package io.outboxrelay.config;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
+
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 
 /**
  * A loaded and validated configuration: the Debezium engine's properties (with the relay's
@@ -25,5 +28,11 @@ public record RelayConfig(
 
     public String publicationName() {
         return engineProperties.getProperty("publication.name");
+    }
+
+    /** The offset store's settings, as the store reads them from the engine's properties (the lease lives in its database). */
+    @SuppressWarnings({ "unchecked", "rawtypes" })
+    public PostgresOffsetStoreConfig offsetStore() {
+        return PostgresOffsetStoreConfig.from((Map) engineProperties);
     }
 }

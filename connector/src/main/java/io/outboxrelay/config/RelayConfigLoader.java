@@ -194,11 +194,10 @@ public final class RelayConfigLoader {
             }
         }
 
-        if (relay.leadership().standby() && !(PostgresOffsetBackingStore.class.getName().equals(engine.getProperty("offset.storage"))
-                && database.jdbcUrl().equals(engine.getProperty(PostgresOffsetStoreConfig.URL)))) {
-            read.problem(RELAY_PREFIX + "standby=true needs the offsets in the source database (" + SOURCE_PREFIX + "offset.storage="
-                    + PostgresOffsetBackingStore.class.getName() + " without " + SOURCE_PREFIX + PostgresOffsetStoreConfig.URL
-                    + "): the lease there fences every offset write. Set " + RELAY_PREFIX + "standby=false to run a single relay without standbys");
+        if (relay.leadership().standby() && !PostgresOffsetBackingStore.class.getName().equals(engine.getProperty("offset.storage"))) {
+            read.problem(RELAY_PREFIX + "standby=true needs the offsets in PostgreSQL (" + SOURCE_PREFIX + "offset.storage="
+                    + PostgresOffsetBackingStore.class.getName() + ", the default): the lease beside them fences every offset write. Set "
+                    + RELAY_PREFIX + "standby=false to run a single relay without standbys");
         }
         SinkConfig sink = readSink(config, names, read, warnings, passwords);
         if (!read.problems().isEmpty()) {

@@ -12,18 +12,25 @@ import io.outboxrelay.config.DatabaseSettings;
  */
 public final class ReopeningConnection implements AutoCloseable {
 
-    private final DatabaseSettings database;
-    private final String applicationName;
+    /** How a new connection is opened. */
+    public interface Opener {
+        Connection open() throws SQLException;
+    }
+
+    private final Opener opener;
     private Connection connection;
 
     public ReopeningConnection(DatabaseSettings database, String applicationName) {
-        this.database = database;
-        this.applicationName = applicationName;
+        this(() -> database.connect(applicationName));
+    }
+
+    public ReopeningConnection(Opener opener) {
+        this.opener = opener;
     }
 
     public Connection get() throws SQLException {
         if (connection == null || connection.isClosed()) {
-            connection = database.connect(applicationName);
+            connection = opener.open();
         }
         return connection;
     }

@@ -137,8 +137,7 @@ public final class EngineSupervisor implements Health, RelayState {
                 metrics.engineRestarted();
                 LOG.error("{}; restarting in {} ms", failure, backoff.toMillis());
                 sleepUnlessStopping(backoff);
-                Duration doubled = backoff.multipliedBy(2);
-                backoff = doubled.compareTo(config.relay().restartBackoffMax()) > 0 ? config.relay().restartBackoffMax() : doubled;
+                backoff = doubled(backoff);
             }
         }
         finally {
@@ -150,9 +149,15 @@ public final class EngineSupervisor implements Health, RelayState {
         }
     }
 
+    /** The next pause: twice this one, at most {@code relay.restart.backoff.max.ms}. */
+    private Duration doubled(Duration backoff) {
+        Duration doubled = backoff.multipliedBy(2);
+        return doubled.compareTo(config.relay().restartBackoffMax()) > 0 ? config.relay().restartBackoffMax() : doubled;
+    }
+
     /** Prepares the lease table, retrying with back-off while PostgreSQL cannot be reached, and starts contending. */
     private void startKeeper() throws InterruptedException {
-        LeaseKeeper k = new LeaseKeeper(config.database(), config.relay().leadership(), config.name(), config.slotName(), leadership);
+        LeaseKeeper k = new LeaseKeeper(config.offsetStore(), config.database(), config.relay().leadership(), config.name(), config.slotName(), leadership);
         Duration backoff = config.relay().restartBackoffInitial();
         while (!stopping) {
             try {
@@ -163,8 +168,7 @@ public final class EngineSupervisor implements Health, RelayState {
                 lastFailure = e.getMessage();
                 LOG.error("{}; retrying in {} ms", e.getMessage(), backoff.toMillis());
                 sleepUnlessStopping(backoff);
-                Duration doubled = backoff.multipliedBy(2);
-                backoff = doubled.compareTo(config.relay().restartBackoffMax()) > 0 ? config.relay().restartBackoffMax() : doubled;
+                backoff = doubled(backoff);
             }
         }
         if (!stopping) {
@@ -436,7 +440,11 @@ public final class EngineSupervisor implements Health, RelayState {
             if (k == null) {
                 return lastFailure == null ? "preparing the lease" : lastFailure;
             }
-            return k.failure() != null ? k.failure() : standbyBrokerFailure;
+            if (k.failure() != null) {
+                return k.failure();
+            }
+            // Until the keeper has seen another holder, this process is about to lead, not standing by.
+            return leadership.standingBy() == null ? "looking for the lease" : standbyBrokerFailure;
         }
         if (!streaming) {
             String failure = lastFailure;

@@ -16,18 +16,27 @@ import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.database.ReopeningConnection;
 import io.outboxrelay.offsetstore.LeaseTable;
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
+import io.outboxrelay.source.SlotStatus;
+import io.outboxrelay.source.SourceInspector;
 
 /**
  * The thread that contends for the lease and keeps it: every {@code relay.leader.renew.ms} the
  * leader renews, a standby tries to take it over, and both record themselves as members. What it
  * learns goes to {@link Leadership}; it never decides anything the database did not say, except
  * that a lease which could not be renewed in time has run out.
+ *
+ * The lease lives in the offset store's database and is reached the way the store reaches it (its
+ * URL may go through PgBouncer): the fence must be in the same database as the offsets. Whether
+ * the slot is read is asked of the source database, where the slot is.
  */
 public final class LeaseKeeper implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(LeaseKeeper.class);
 
-    private final DatabaseSettings database;
+    private final PostgresOffsetStoreConfig store;
+    private final Duration socketTimeout;
+    private final DatabaseSettings source;
     private final RelaySettings.Leadership settings;
     private final String name;
     private final String slot;
@@ -40,10 +49,12 @@ public final class LeaseKeeper implements AutoCloseable {
     private volatile boolean stopping;
     private volatile String failure;
 
-    public LeaseKeeper(DatabaseSettings database, RelaySettings.Leadership settings, String name, String slot, Leadership leadership) {
+    public LeaseKeeper(PostgresOffsetStoreConfig store, DatabaseSettings source, RelaySettings.Leadership settings, String name, String slot,
+                       Leadership leadership) {
+        this.store = store;
         // A renewal stuck on a half-open connection must fail well inside the lease, so that the loss is noticed in time.
-        Duration quarter = settings.lease().dividedBy(4);
-        this.database = database.withTimeouts(min(database.connectTimeout(), quarter), min(database.socketTimeout(), quarter));
+        this.socketTimeout = min(store.socketTimeout(), settings.lease().dividedBy(4));
+        this.source = source;
         this.settings = settings;
         this.name = name;
         this.slot = slot;
@@ -58,7 +69,7 @@ public final class LeaseKeeper implements AutoCloseable {
 
     /** Creates the lease tables if they are missing; fails with the statement a least-privilege role's owner must run. */
     public void prepare() throws SQLException {
-        try (Connection c = database.connect("outbox-relay leader lease")) {
+        try (Connection c = connect()) {
             table.createIfMissing(c);
         }
         catch (SQLException e) {
@@ -80,16 +91,31 @@ public final class LeaseKeeper implements AutoCloseable {
         return table;
     }
 
+    private Connection connect() throws SQLException {
+        return store.connect("outbox-relay leader lease", socketTimeout);
+    }
+
     private void run() {
-        try (ReopeningConnection connection = new ReopeningConnection(database, "outbox-relay leader lease")) {
+        try (ReopeningConnection connection = new ReopeningConnection(this::connect); SourceInspector slots = new SourceInspector(source)) {
             while (!stopping) {
-                round(connection);
+                round(connection, slots);
                 sleep(settings.renew());
             }
         }
     }
 
-    private void round(ReopeningConnection connection) {
+    /** Whether nothing streams from the slot; unknown (the source unreachable) counts as read, so no early takeover. */
+    private boolean slotIdle(SourceInspector slots) {
+        try {
+            SlotStatus status = slots.slot(slot);
+            return status == null || !status.active();
+        }
+        catch (SQLException e) {
+            return false;
+        }
+    }
+
+    private void round(ReopeningConnection connection, SourceInspector slots) {
         try {
             Connection c = connection.get();
             if (leadership.isLeader()) {
@@ -104,7 +130,7 @@ public final class LeaseKeeper implements AutoCloseable {
             }
             else if (leadership.contending()) {
                 long sent = System.nanoTime();
-                Optional<Long> epoch = table.acquire(c, name, holder, host, pid, settings.lease(), settings.silentFor(), slot);
+                Optional<Long> epoch = table.acquire(c, name, holder, host, pid, settings.lease(), settings.silentFor(), slotIdle(slots));
                 if (epoch.isPresent()) {
                     String previous = leadership.standingBy();
                     leadership.became(epoch.get(), sent, previous == null ? "no other relay held the lease"
@@ -125,11 +151,18 @@ public final class LeaseKeeper implements AutoCloseable {
             failure = null;
         }
         catch (SQLException e) {
-            connection.reset();
-            if (failure == null) {
-                LOG.warn("Cannot reach the lease table {} ({}); retrying every {} ms", table.table(), e.getMessage(), settings.renew().toMillis());
+            String state = e.getSQLState() == null ? "" : e.getSQLState();
+            if (state.isEmpty() || state.startsWith("08") || state.startsWith("57")) {
+                // The connection is gone or going; an SQL error on a sound one (a missing grant) keeps it.
+                connection.reset();
             }
-            failure = "cannot reach the lease table " + table.table() + " (relay.leader.table): " + e.getMessage();
+            String now = "cannot use the lease table " + table.table() + " (relay.leader.table): " + e.getMessage()
+                    + (state.equals("42501") ? "; GRANT SELECT, INSERT, UPDATE, DELETE ON " + table.table() + ", " + table.membersTable() + " TO "
+                            + store.user() + " (as deploy/sql/relay-role.sql does), or set relay.standby=false" : "");
+            if (!now.equals(failure)) {
+                LOG.warn("{}; retrying every {} ms", now, settings.renew().toMillis());
+            }
+            failure = now;
         }
         if (leadership.expiredLocally()) {
             leadership.lost(leadership.epoch(), "the lease was not renewed within relay.leader.lease.ms=" + settings.lease().toMillis()
@@ -156,7 +189,7 @@ public final class LeaseKeeper implements AutoCloseable {
         long epoch = leadership.epoch();
         boolean wasLeader = leadership.isLeader();
         leadership.resign();
-        try (Connection c = database.connect("outbox-relay leader lease")) {
+        try (Connection c = connect()) {
             if (wasLeader) {
                 table.release(c, name, holder, epoch);
                 LOG.info("Released the lease of relay '{}' (epoch {}); a standby takes over at its next look", name, epoch);

@@ -83,8 +83,12 @@ class CheckCommandIT {
                     "[FAIL] offset table outbox_relay_offsets exists but " + role + " lacks SELECT, INSERT, UPDATE, DELETE: GRANT SELECT, INSERT, UPDATE, "
                             + "DELETE ON outbox_relay_offsets TO " + role + ";",
                     "[FAIL] dead-letter table outbox_relay_dead_letter exists but " + role + " lacks SELECT, INSERT, UPDATE: GRANT SELECT, INSERT, UPDATE ON "
-                            + "outbox_relay_dead_letter TO " + role + ";");
+                            + "outbox_relay_dead_letter TO " + role + ";",
+                    "[FAIL] lease table outbox_relay_leases exists but " + role + " lacks SELECT, INSERT, UPDATE, DELETE: GRANT SELECT, INSERT, UPDATE, "
+                            + "DELETE ON outbox_relay_leases TO " + role + ";",
+                    "[FAIL] lease members table outbox_relay_leases_members exists but " + role + " lacks SELECT, INSERT, UPDATE, DELETE");
             assertThat(before.exit()).isEqualTo(1);
+            db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_leases, outbox_relay_leases_members TO " + role);
 
             db.execute("CREATE PUBLICATION checked_role FOR TABLE public.outbox_event WITH (publish = 'insert')",
                     "GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets TO " + role,
@@ -96,6 +100,7 @@ class CheckCommandIT {
             CliRun after = check(config);
             assertThat(after.out()).contains("[ OK ] offset table outbox_relay_offsets exists and " + role + " may select, insert, update, delete",
                     "[ OK ] dead-letter table outbox_relay_dead_letter exists and " + role + " may select, insert, update",
+                    "[ OK ] lease table outbox_relay_leases exists and " + role + " may select, insert, update, delete",
                     "[ OK ] publication checked_role covers public.outbox_event").doesNotContain("[FAIL]");
             assertThat(after.exit()).isZero();
         }

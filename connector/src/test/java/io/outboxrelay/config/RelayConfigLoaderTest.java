@@ -158,18 +158,18 @@ class RelayConfigLoaderTest {
     }
 
     @Test
-    void standbysNeedTheOffsetsBesideTheLeaseAndARenewalWellInsideIt() {
-        assertThatThrownBy(() -> load("debezium.source.offset.storage.postgres.url=jdbc:postgresql://elsewhere:5432/offsets",
+    void standbysNeedTheOffsetsInPostgresAndARenewalWellInsideTheLease() {
+        assertThatThrownBy(() -> load("debezium.source.offset.storage=org.apache.kafka.connect.storage.FileOffsetBackingStore",
                 "relay.leader.lease.ms=2000", "relay.leader.renew.ms=1000"))
                 .isInstanceOf(ConfigProblems.class)
-                .hasMessageContaining("relay.standby=true needs the offsets in the source database")
+                .hasMessageContaining("relay.standby=true needs the offsets in PostgreSQL")
                 .hasMessageContaining("Set relay.standby=false to run a single relay without standbys")
                 .hasMessageContaining("relay.leader.renew.ms=1000 must be at most a third of relay.leader.lease.ms=2000");
     }
 
     @Test
-    void withoutStandbysTheOffsetsMayLiveAnywhere() throws Exception {
-        RelayConfig config = load("relay.standby=false", "debezium.source.offset.storage.postgres.url=jdbc:postgresql://elsewhere:5432/offsets");
+    void withoutStandbysTheOffsetsMayBeKeptElsewhere() throws Exception {
+        RelayConfig config = load("relay.standby=false", "debezium.source.offset.storage=org.apache.kafka.connect.storage.FileOffsetBackingStore");
         assertThat(config.relay().leadership().standby()).isFalse();
     }
 

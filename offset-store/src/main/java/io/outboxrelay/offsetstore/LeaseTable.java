@@ -79,18 +79,18 @@ public final class LeaseTable {
 
     /**
      * Takes the lease when it is free: never held, expired by the server's clock, already ours, or
-     * abandoned — its holder has missed renewals ({@code silentFor}) and nothing streams from
-     * {@code slot}, which is what a killed leader leaves behind at once (its walsender ends with its
-     * connection). A taken lease gets the next epoch. Returns the epoch, or empty when another holds it.
+     * abandoned — its holder has missed renewals ({@code silentFor}) and nothing streams from its
+     * slot ({@code slotIdle}, asked of the source database by the caller), which is what a killed
+     * leader leaves behind at once (its walsender ends with its connection). A taken lease gets the
+     * next epoch. Returns the epoch, or empty when another holds it.
      */
-    public Optional<Long> acquire(Connection c, String name, String holder, String host, long pid, Duration ttl, Duration silentFor, String slot)
+    public Optional<Long> acquire(Connection c, String name, String holder, String host, long pid, Duration ttl, Duration silentFor, boolean slotIdle)
             throws SQLException {
         String sql = "INSERT INTO " + table + " AS l (name, epoch, holder, host, pid, acquired_at, renewed_at, expires_at) "
                 + "VALUES (?, 1, ?, ?, ?, now(), now(), now() + ? * interval '1 millisecond') "
                 + "ON CONFLICT (name) DO UPDATE SET epoch = l.epoch + 1, holder = EXCLUDED.holder, host = EXCLUDED.host, pid = EXCLUDED.pid, "
                 + "acquired_at = now(), renewed_at = now(), expires_at = EXCLUDED.expires_at "
-                + "WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder OR (l.renewed_at < now() - ? * interval '1 millisecond' "
-                + "AND NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = ? AND active)) "
+                + "WHERE l.expires_at < now() OR l.holder = EXCLUDED.holder OR (l.renewed_at < now() - ? * interval '1 millisecond' AND ?) "
                 + "RETURNING epoch";
         try (PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setString(1, name);
@@ -99,7 +99,7 @@ public final class LeaseTable {
             ps.setLong(4, pid);
             ps.setLong(5, ttl.toMillis());
             ps.setLong(6, silentFor.toMillis());
-            ps.setString(7, slot);
+            ps.setBoolean(7, slotIdle);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? Optional.of(rs.getLong(1)) : Optional.empty();
             }

@@ -1,20 +1,13 @@
 package io.outboxrelay.offsetstore;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.Properties;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The SQL of the offset table, over one JDBC connection that is reopened when it breaks. One row
@@ -22,8 +15,6 @@ import org.slf4j.LoggerFactory;
  * touch each other's rows. Not thread-safe: the store calls it from its single writer thread.
  */
 final class OffsetTable implements AutoCloseable {
-
-    private static final Logger LOG = LoggerFactory.getLogger(OffsetTable.class);
 
     private final PostgresOffsetStoreConfig config;
     private final String upsert;
@@ -133,50 +124,10 @@ final class OffsetTable implements AutoCloseable {
 
     private Connection connection() throws SQLException {
         if (connection == null || connection.isClosed()) {
-            Properties props = new Properties();
-            if (config.user() != null) {
-                props.setProperty("user", config.user());
-            }
-            String password;
-            try {
-                password = config.password();
-            }
-            catch (IOException e) {
-                throw new SQLException("cannot read " + PostgresOffsetStoreConfig.PASSWORD_FILE + ": " + e.getMessage(), "08004", e);
-            }
-            if (password != null) {
-                props.setProperty("password", password);
-            }
-            props.setProperty("ApplicationName", "outbox-relay offset store");
-            // Defaults that the URL's own parameters override: a half-open connection must fail, not hang a flush.
-            props.setProperty("connectTimeout", Long.toString(seconds(config.connectTimeout())));
-            props.setProperty("loginTimeout", Long.toString(seconds(config.connectTimeout())));
-            props.setProperty("socketTimeout", Long.toString(seconds(config.socketTimeout())));
-            props.setProperty("tcpKeepAlive", "true");
-            config.driverProperties().forEach(props::setProperty);
-            // The URL without its parameters: one of them could be a password.
-            String where = config.url().replaceFirst("\\?.*", "");
-            try {
-                connection = DriverManager.getConnection(config.url(), props);
-            }
-            catch (SQLException e) {
-                LOG.warn("PostgreSQL connection refused for the offset store: {} as {}: {}", where, config.user(), e.getMessage());
-                if ("28P01".equals(e.getSQLState()) && config.passwordFile() != null) {
-                    throw new SQLException(e.getMessage() + " (the password is read again from " + config.passwordFile() + " at every connection)",
-                            e.getSQLState(), e);
-                }
-                throw e;
-            }
-            LOG.info("PostgreSQL connection opened for the offset store: {} as {}, sslmode={}", where, config.user(),
-                    config.driverProperties().getOrDefault("sslmode", "prefer"));
+            connection = config.connect("outbox-relay offset store", config.socketTimeout());
             connection.setAutoCommit(false);
         }
         return connection;
-    }
-
-    /** pgjdbc takes whole seconds, and 0 would mean no limit at all. */
-    private static long seconds(Duration d) {
-        return Math.max(1, (d.toMillis() + 999) / 1000);
     }
 
     static byte[] bytes(ByteBuffer buffer) {

@@ -4,21 +4,32 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Properties;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The {@code offset.storage.postgres.*} settings of {@link PostgresOffsetBackingStore}, read from the
  * engine's (worker's) properties.
  */
 public final class PostgresOffsetStoreConfig {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PostgresOffsetStoreConfig.class);
 
     public static final String PREFIX = "offset.storage.postgres.";
     public static final String URL = PREFIX + "url";
@@ -175,6 +186,57 @@ public final class PostgresOffsetStoreConfig {
 
     public String user() {
         return user;
+    }
+
+    /**
+     * A new connection to the store's database, as the store opens its own: the same URL, role,
+     * password (a file read again now), time-outs and driver properties. The lease table lives in
+     * this database too, so the relay's lease keeper connects here the same way.
+     *
+     * @param socketTimeout the longest wait for one answer (the lease keeper's is shorter than the store's)
+     */
+    public Connection connect(String applicationName, Duration socketTimeout) throws SQLException {
+        Properties props = new Properties();
+        if (user != null) {
+            props.setProperty("user", user);
+        }
+        String pw;
+        try {
+            pw = password();
+        }
+        catch (IOException e) {
+            throw new SQLException("cannot read " + PASSWORD_FILE + ": " + e.getMessage(), "08004", e);
+        }
+        if (pw != null) {
+            props.setProperty("password", pw);
+        }
+        props.setProperty("ApplicationName", applicationName);
+        // Defaults that the URL's own parameters override: a half-open connection must fail, not hang a flush.
+        props.setProperty("connectTimeout", Long.toString(seconds(connectTimeout)));
+        props.setProperty("loginTimeout", Long.toString(seconds(connectTimeout)));
+        props.setProperty("socketTimeout", Long.toString(seconds(socketTimeout)));
+        props.setProperty("tcpKeepAlive", "true");
+        driverProperties.forEach(props::setProperty);
+        // The URL without its parameters: one of them could be a password.
+        String where = url.replaceFirst("\\?.*", "");
+        Connection connection;
+        try {
+            connection = DriverManager.getConnection(url, props);
+        }
+        catch (SQLException e) {
+            LOG.warn("PostgreSQL connection refused for {}: {} as {}: {}", applicationName, where, user, e.getMessage());
+            if ("28P01".equals(e.getSQLState()) && passwordFile != null) {
+                throw new SQLException(e.getMessage() + " (the password is read again from " + passwordFile + " at every connection)", e.getSQLState(), e);
+            }
+            throw e;
+        }
+        LOG.info("PostgreSQL connection opened for {}: {} as {}, sslmode={}", applicationName, where, user, driverProperties.getOrDefault("sslmode", "prefer"));
+        return connection;
+    }
+
+    /** pgjdbc takes whole seconds, and 0 would mean no limit at all. */
+    private static long seconds(Duration d) {
+        return Math.max(1, (d.toMillis() + 999) / 1000);
     }
 
     /** The password for a new connection: the file's content now when one is given, else the fixed value. */

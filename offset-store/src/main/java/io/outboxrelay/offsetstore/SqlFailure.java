@@ -39,6 +39,10 @@ final class SqlFailure {
         if (state.equals(LeaseTable.FENCED_STATE)) {
             return what + " — another relay took the lease over; this one steps down";
         }
+        if (state.equals("42501") && config.fencingTable() != null && String.valueOf(e.getMessage()).contains(config.fencingTable())) {
+            return what + " — every offset write checks the lease beside it: GRANT SELECT, INSERT, UPDATE, DELETE ON " + config.fencingTable() + ", "
+                    + config.fencingTable() + "_members TO " + role + ";";
+        }
         if (state.equals("42501")) {
             return what + " — grant the role what it needs: GRANT SELECT, INSERT, UPDATE, DELETE ON " + config.table() + " TO " + role
                     + "; (and CREATE on the schema if the table does not exist yet)";

@@ -41,20 +41,23 @@ class LeaseTableIT {
     @Test
     void aHeldLeaseIsNotTakenUntilItLapsesOrItsHolderFallsSilentWithoutStreaming() throws Exception {
         try (Connection c = db.connect()) {
-            assertThat(LEASES.acquire(c, "rules", "a", "host-a", 1, TTL, SILENT, "no_such_slot")).contains(1L);
-            assertThat(LEASES.acquire(c, "rules", "b", "host-b", 2, TTL, SILENT, "no_such_slot")).as("held and renewed").isEmpty();
+            assertThat(LEASES.acquire(c, "rules", "a", "host-a", 1, TTL, SILENT, true)).contains(1L);
+            assertThat(LEASES.acquire(c, "rules", "b", "host-b", 2, TTL, SILENT, true)).as("held and renewed").isEmpty();
+            execute(c, "UPDATE outbox_relay_leases SET renewed_at = now() - interval '5 seconds' WHERE name = 'rules'");
+            assertThat(LEASES.acquire(c, "rules", "b", "host-b", 2, TTL, SILENT, false)).as("silent, but its slot is still read: restarting, not gone")
+                    .isEmpty();
             assertThat(LEASES.renew(c, "rules", "a", 1, TTL)).isTrue();
-            assertThat(LEASES.acquire(c, "rules", "a", "host-a", 1, TTL, SILENT, "no_such_slot")).as("its holder may take it again, fencing itself")
+            assertThat(LEASES.acquire(c, "rules", "a", "host-a", 1, TTL, SILENT, true)).as("its holder may take it again, fencing itself")
                     .contains(2L);
 
             // Renewals stopped and nothing streams from the slot: a killed leader, taken over before the lease runs out.
             execute(c, "UPDATE outbox_relay_leases SET renewed_at = now() - interval '5 seconds' WHERE name = 'rules'");
-            assertThat(LEASES.acquire(c, "rules", "b", "host-b", 2, TTL, SILENT, "no_such_slot")).contains(3L);
+            assertThat(LEASES.acquire(c, "rules", "b", "host-b", 2, TTL, SILENT, true)).contains(3L);
             assertThat(LEASES.renew(c, "rules", "a", 2, TTL)).as("the old holder's renewal fails").isFalse();
             assertThat(LEASES.read(c, "rules")).hasValueSatisfying(l -> assertThat(l.holder()).isEqualTo("b"));
 
             LEASES.release(c, "rules", "b", 3);
-            assertThat(LEASES.acquire(c, "rules", "c", "host-c", 3, TTL, SILENT, "no_such_slot")).as("a released lease is free at once").contains(4L);
+            assertThat(LEASES.acquire(c, "rules", "c", "host-c", 3, TTL, SILENT, true)).as("a released lease is free at once").contains(4L);
 
             LEASES.heartbeat(c, "rules", "b", "host-b", 2, "standby");
             LEASES.heartbeat(c, "rules", "c", "host-c", 3, "leader");
@@ -68,14 +71,14 @@ class LeaseTableIT {
     @Test
     void anOffsetWriteWithAnEpochNoLongerCurrentIsRefusedAndStoresNothing() throws Exception {
         try (Connection c = db.connect()) {
-            assertThat(LEASES.acquire(c, "fenced", "a", "host-a", 1, TTL, SILENT, "no_such_slot")).contains(1L);
+            assertThat(LEASES.acquire(c, "fenced", "a", "host-a", 1, TTL, SILENT, true)).contains(1L);
         }
         PostgresOffsetBackingStore old = store(1);
         try {
             old.set(Map.of(buf("k"), buf("from-epoch-1")), null).get(10, TimeUnit.SECONDS);
             try (Connection c = db.connect()) {
                 execute(c, "UPDATE outbox_relay_leases SET expires_at = now() - interval '1 second' WHERE name = 'fenced'");
-                assertThat(LEASES.acquire(c, "fenced", "b", "host-b", 2, TTL, SILENT, "no_such_slot")).contains(2L);
+                assertThat(LEASES.acquire(c, "fenced", "b", "host-b", 2, TTL, SILENT, true)).contains(2L);
             }
             long start = System.nanoTime();
             assertThatThrownBy(() -> old.set(Map.of(buf("k"), buf("late-from-epoch-1")), null).get(10, TimeUnit.SECONDS))

@@ -73,7 +73,7 @@ public final class Settings {
                     "how often the leader renews and a standby looks; a leader whose walsender is gone and that missed three renewals is "
                             + "taken over without waiting for the lease (a killed process)")
             .define(RELAY_PREFIX + "leader.table", Type.STRING, "outbox_relay_leases", Settings::plainTable, Importance.LOW,
-                    "the lease table in the source database (and `<table>_members`, who is running); created if missing");
+                    "the lease table, beside the offsets in the offset store's database (and `<table>_members`, who is running); created if missing");
 
     /** The {@code debezium.sink.rabbitmq.*} keys, prefix included: Debezium Server's with their meaning, and this project's. */
     public static final ConfigDef SINK = new ConfigDef()

@@ -11,6 +11,8 @@ GRANT USAGE ON SCHEMA public TO outbox_relay;
 
 -- Read the outbox (Debezium reads the table's metadata and, with snapshot.mode=initial, its rows).
 GRANT SELECT ON outbox_event TO outbox_relay;
+-- Only with relay.outbox.retention.ms (deleting rows already relayed):
+-- GRANT DELETE ON outbox_event TO outbox_relay;
 
 -- The publication must be created by the table owner; inserts only, the router ignores the rest.
 CREATE PUBLICATION outbox_relay FOR TABLE outbox_event WITH (publish = 'insert');

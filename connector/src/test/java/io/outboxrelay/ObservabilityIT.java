@@ -144,7 +144,8 @@ class ObservabilityIT {
                     .containsPattern("\"arguments\": \\[\"PostgreSQL\",\"outbox-relay dead letters\",\"127\\.0\\.0\\.1:\\d+\\\\/\\w+\",\"postgres\","
                             + "\"not TLS \\(sslmode=prefer\\)\"]")
                     .containsPattern("\"arguments\": \\[\"RabbitMQ\",\"outbox-relay observed\",\"127\\.0\\.0\\.1:\\d+\\\\/\",\"guest\",\"not TLS\"]")
-                    .contains("PostgreSQL connection opened for outbox-relay offset store");
+                    .contains("\"loggerName\":\"io.outboxrelay.offsetstore.PostgresOffsetStoreConfig\"")
+                    .containsPattern("\"message\":\"PostgreSQL connection opened for \\{}: \\{} as \\{}, sslmode=\\{}\",\"arguments\": \\[\"outbox-relay offset store\"");
             ObjectMapper json = new ObjectMapper();
             boolean sawEventLine = false;
             for (String line : log.split("\n")) {

@@ -14,6 +14,7 @@ import io.outboxrelay.http.HttpEndpoints;
 import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.metrics.SourceGauges;
+import io.outboxrelay.retention.OutboxRetention;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Spec;
@@ -57,8 +58,10 @@ final class RunCommand implements Callable<Integer> {
                 return ConfigOptions.EXIT_CONFIG;
             }
         }
-        try (SourceGauges gauges = new SourceGauges(config, metrics); HttpEndpoints served = endpoints) {
+        try (SourceGauges gauges = new SourceGauges(config, metrics); HttpEndpoints served = endpoints;
+                OutboxRetention retention = new OutboxRetention(config, metrics, supervisor::leads)) {
             gauges.start(config.relay().metricsPoll());
+            retention.start();
             Thread hook = new Thread(() -> {
                 LOG.info("Stopping: draining in-flight confirms (up to relay.shutdown.grace.ms)");
                 if (supervisor.stop()) {

@@ -30,6 +30,11 @@ public record RelayConfig(
         return engineProperties.getProperty("publication.name");
     }
 
+    /** The names of the SMT chain, in order ({@code transforms}). */
+    public List<String> transformChain() {
+        return DebeziumKeys.list(engineProperties.getProperty("transforms"));
+    }
+
     /** The offset store's settings, as the store reads them from the engine's properties (the lease lives in its database). */
     @SuppressWarnings({ "unchecked", "rawtypes" })
     public PostgresOffsetStoreConfig offsetStore() {

@@ -13,6 +13,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
 
 import io.outboxrelay.config.RelaySettings.FailurePolicy;
 import io.outboxrelay.credentials.Password;
@@ -43,6 +44,7 @@ public final class RelayConfigLoader {
     private static final List<String> IGNORED_PREFIXES = List.of("debezium.format.", "quarkus.", "debezium.api.");
     /** Above the file (100), below environment variables (300) and system properties (400). */
     private static final int SECRETS_ORDINAL = 290;
+    private static final Pattern PLAIN_NAME = Pattern.compile("([A-Za-z_][A-Za-z0-9_$]{0,62}\\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}");
 
     private RelayConfigLoader() {
     }
@@ -115,7 +117,9 @@ public final class RelayConfigLoader {
                 r.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.class),
                 r.list(RELAY_PREFIX + "publication.columns"),
                 new RelaySettings.Leadership(r.bool(RELAY_PREFIX + "standby"), r.millis(RELAY_PREFIX + "leader.lease.ms"),
-                        r.millis(RELAY_PREFIX + "leader.renew.ms"), r.string(RELAY_PREFIX + "leader.table")));
+                        r.millis(RELAY_PREFIX + "leader.renew.ms"), r.string(RELAY_PREFIX + "leader.table")),
+                new RelaySettings.Retention(r.millis(RELAY_PREFIX + "outbox.retention.ms"), r.millis(RELAY_PREFIX + "outbox.retention.interval.ms"),
+                        r.integer(RELAY_PREFIX + "outbox.retention.batch"), r.string(RELAY_PREFIX + "outbox.retention.column")));
         if (relay.leadership().standby() && relay.leadership().renew().multipliedBy(3).compareTo(relay.leadership().lease()) > 0) {
             read.problem(RELAY_PREFIX + "leader.renew.ms=" + relay.leadership().renew().toMillis() + " must be at most a third of "
                     + RELAY_PREFIX + "leader.lease.ms=" + relay.leadership().lease().toMillis() + ", or one slow renewal loses the lease");
@@ -204,6 +208,24 @@ public final class RelayConfigLoader {
             throw new ConfigProblems(read.problems());
         }
         List<String> tables = DebeziumKeys.list(engine.getProperty("table.include.list"));
+        if (relay.retention().enabled()) {
+            // Retention writes these into DELETE statements: plain names only, never Debezium's patterns.
+            for (String table : tables) {
+                if (!PLAIN_NAME.matcher(table).matches()) {
+                    read.problem(RELAY_PREFIX + "outbox.retention.ms needs " + SOURCE_PREFIX + "table.include.list to name the outbox tables, not patterns: '"
+                            + table + "' is not a plain schema.table name");
+                }
+            }
+            if (!PLAIN_NAME.matcher(relay.retention().column()).matches() || relay.retention().column().contains(".")) {
+                read.problem(RELAY_PREFIX + "outbox.retention.column=" + relay.retention().column() + " is not a plain column name");
+            }
+            if (tables.isEmpty()) {
+                read.problem(RELAY_PREFIX + "outbox.retention.ms needs " + SOURCE_PREFIX + "table.include.list (the tables to delete from)");
+            }
+            if (!read.problems().isEmpty()) {
+                throw new ConfigProblems(read.problems());
+            }
+        }
         return new RelayConfig(engine, sink, relay, database, tables, warnings);
     }
 

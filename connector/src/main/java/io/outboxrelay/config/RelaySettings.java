@@ -20,7 +20,15 @@ public record RelaySettings(
         Duration metricsPoll,
         LogFormat logFormat,
         List<String> publicationColumns,
-        Leadership leadership) {
+        Leadership leadership,
+        Retention retention) {
+
+    /** {@code relay.outbox.retention.*}: deleting relayed outbox rows; {@code age} zero is off. */
+    public record Retention(Duration age, Duration interval, int batch, String column) {
+        public boolean enabled() {
+            return !age.isZero();
+        }
+    }
 
     /**
      * {@code relay.standby}, {@code relay.leader.*}: hot standbys and the lease they contend for.

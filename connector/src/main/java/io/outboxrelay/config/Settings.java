@@ -73,7 +73,16 @@ public final class Settings {
                     "how often the leader renews and a standby looks; a leader whose walsender is gone and that missed three renewals is "
                             + "taken over without waiting for the lease (a killed process)")
             .define(RELAY_PREFIX + "leader.table", Type.STRING, "outbox_relay_leases", Settings::plainTable, Importance.LOW,
-                    "the lease table, beside the offsets in the offset store's database (and `<table>_members`, who is running); created if missing");
+                    "the lease table, beside the offsets in the offset store's database (and `<table>_members`, who is running); created if missing")
+            .define(RELAY_PREFIX + "outbox.retention.ms", Type.LONG, 0L, Range.atLeast(0), Importance.MEDIUM,
+                    "delete outbox rows older than this that are provably behind the stored offset (`0`: never; see "
+                            + "[Outbox retention](#outbox-retention)); needs DELETE on the outbox tables")
+            .define(RELAY_PREFIX + "outbox.retention.interval.ms", Type.LONG, 60_000L, Range.atLeast(100), Importance.LOW,
+                    "how often retention runs (on the leader)")
+            .define(RELAY_PREFIX + "outbox.retention.batch", Type.INT, 1_000, Range.between(1, 1_000_000), Importance.LOW,
+                    "rows deleted per transaction")
+            .define(RELAY_PREFIX + "outbox.retention.column", Type.STRING, "created_at", Importance.LOW,
+                    "the outbox column that says how old a row is");
 
     /** The {@code debezium.sink.rabbitmq.*} keys, prefix included: Debezium Server's with their meaning, and this project's. */
     public static final ConfigDef SINK = new ConfigDef()

@@ -152,6 +152,12 @@ public final class RelayMetrics {
         engineRestarts.increment();
     }
 
+    /** Outbox rows retention deleted ({@code relay.outbox.retention.ms}). */
+    public void outboxRowsDeleted(long rows) {
+        Counter.builder("outbox.relay.outbox.rows.deleted").description("Outbox rows deleted by retention, all behind the stored offset")
+                .register(registry).increment(rows);
+    }
+
     /** The gauges of the running relay, read from {@code state} at each scrape. */
     public void register(RelayState state) {
         gauge("outbox.relay.leader", "1 while this process holds its relay's lease and may run the engine; 0 on a standby", () -> state.leader() ? 1 : 0);

@@ -23,21 +23,21 @@ import io.outboxrelay.transforms.OutboxHeaders;
  * reads them; every other Connect header travels as a plain AMQP header value. Used on the engine
  * thread only (the JSON converter is not shared).
  */
-final class MessageMapper {
+public final class MessageMapper {
 
     private final SinkConfig sink;
     private final String appId;
     private final byte[] nullBody;
     private final JsonConverter json = new JsonConverter();
 
-    MessageMapper(SinkConfig sink, String appId) {
+    public MessageMapper(SinkConfig sink, String appId) {
         this.sink = sink;
         this.appId = appId;
         this.nullBody = sink.nullValue().getBytes(StandardCharsets.UTF_8);
         json.configure(Map.of("schemas.enable", "false", "converter.type", "value"), false);
     }
 
-    OutgoingMessage map(SourceRecord record) {
+    public OutgoingMessage map(SourceRecord record) {
         Map<String, Object> headers = new HashMap<>();
         for (Header h : record.headers()) {
             if (!OutboxHeaders.isSinkInstruction(h.key()) && h.value() != null) {

@@ -3,9 +3,9 @@ package io.outboxrelay.sink;
 import com.rabbitmq.client.AMQP;
 
 /** One AMQP publish: where to, with which properties, and the body. */
-record OutgoingMessage(String exchange, String routingKey, AMQP.BasicProperties properties, byte[] body) {
+public record OutgoingMessage(String exchange, String routingKey, AMQP.BasicProperties properties, byte[] body) {
 
-    String messageId() {
+    public String messageId() {
         return properties.getMessageId();
     }
 }

@@ -183,24 +183,26 @@ public final class LeaseTable {
     }
 
     /**
-     * The fence, first statement of an offset write's transaction: the lease row is read {@code FOR
-     * SHARE}, so a takeover (an UPDATE of that row) waits for this transaction and every write
-     * after the takeover sees the new epoch. Throws {@link #FENCED_STATE} when {@code epoch} is not current.
+     * The fence, as a CTE named {@code fence} (one parameter: the name) for an offset write's single
+     * statement: the lease row is read {@code FOR SHARE}, so a takeover (an UPDATE of that row)
+     * waits for the write, and every write after the takeover sees the new epoch. The writer
+     * compares {@code fence.epoch} with its own in the same statement, so nothing is written unless
+     * it still leads.
      */
-    public void checkFence(Connection c, String name, long epoch) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT epoch, host, pid FROM " + table + " WHERE name = ? FOR SHARE")) {
-            ps.setString(1, name);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    throw new SQLException("fenced: no lease row for '" + name + "' in " + table + "; this relay (epoch " + epoch
-                            + ") does not lead and may not store offsets", FENCED_STATE);
-                }
-                if (rs.getLong(1) != epoch) {
-                    throw new SQLException("fenced: relay '" + name + "' is led by epoch " + rs.getLong(1) + " (" + rs.getString(2) + ", pid "
-                            + rs.getLong(3) + "); this relay held epoch " + epoch + " and may no longer store offsets", FENCED_STATE);
-                }
-            }
+    public String fenceCte() {
+        return "fence AS (SELECT epoch FROM " + table + " WHERE name = ? FOR SHARE)";
+    }
+
+    /** The error for a write the fence refused, saying who leads now ({@link #FENCED_STATE}). */
+    public SQLException fenced(Connection c, String name, long epoch) throws SQLException {
+        Optional<Lease> lease = read(c, name);
+        if (lease.isEmpty()) {
+            return new SQLException("fenced: no lease row for '" + name + "' in " + table + "; this relay (epoch " + epoch
+                    + ") does not lead and may not store offsets", FENCED_STATE);
         }
+        Lease l = lease.get();
+        return new SQLException("fenced: relay '" + name + "' is led by epoch " + l.epoch() + " (" + l.host() + ", pid " + l.pid()
+                + "); this relay held epoch " + epoch + " and may no longer store offsets", FENCED_STATE);
     }
 
     private static Instant instant(ResultSet rs, int column) throws SQLException {

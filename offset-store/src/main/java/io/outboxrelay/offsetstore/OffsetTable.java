@@ -6,19 +6,25 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * The SQL of the offset table, over one JDBC connection that is reopened when it breaks. One row
- * per (namespace, key); a flush is one transaction of upserts, so engines sharing the table never
- * touch each other's rows. Not thread-safe: the store calls it from its single writer thread.
+ * per (namespace, key), so engines sharing the table never touch each other's rows.
+ *
+ * Every statement commits on its own (autocommit): a flush is one statement that deletes, upserts
+ * and, when fenced, checks the lease in the same breath. No transaction ever waits on this client
+ * between statements, so a client cut off mid-flush (a partition, a frozen process) holds no row
+ * lock past its statement — in particular not the lease row's, which a takeover must update. Not
+ * thread-safe: the store calls it from its single writer thread.
  */
 final class OffsetTable implements AutoCloseable {
 
     private final PostgresOffsetStoreConfig config;
-    private final String upsert;
-    private final String delete;
+    private final String write;
     private final String select;
     private final LeaseTable fence;
     private Connection connection;
@@ -26,11 +32,14 @@ final class OffsetTable implements AutoCloseable {
     OffsetTable(PostgresOffsetStoreConfig config) {
         this.config = config;
         String table = config.table();
-        this.upsert = "INSERT INTO " + table + " (namespace, offset_key, offset_value, updated_at) VALUES (?, ?, ?, now()) "
-                + "ON CONFLICT (namespace, offset_key) DO UPDATE SET offset_value = EXCLUDED.offset_value, updated_at = now()";
-        this.delete = "DELETE FROM " + table + " WHERE namespace = ? AND offset_key = ?";
-        this.select = "SELECT offset_key, offset_value FROM " + table + " WHERE namespace = ?";
         this.fence = config.fencingTable() == null ? null : new LeaseTable(config.fencingTable());
+        String changes = "del AS (DELETE FROM " + table + " WHERE %1$s namespace = ? AND offset_key = ANY(?)), "
+                + "up AS (INSERT INTO " + table + " (namespace, offset_key, offset_value, updated_at) SELECT ?, k, v, now() FROM unnest(?::bytea[], ?::bytea[]) AS t(k, v) "
+                + "WHERE %1$s true ON CONFLICT (namespace, offset_key) DO UPDATE SET offset_value = EXCLUDED.offset_value, updated_at = now()) ";
+        this.write = fence == null
+                ? "WITH " + String.format(changes, "") + "SELECT NULL::bigint"
+                : "WITH " + fence.fenceCte() + ", " + String.format(changes, "EXISTS (SELECT 1 FROM fence WHERE epoch = ?) AND") + "SELECT (SELECT epoch FROM fence)";
+        this.select = "SELECT offset_key, offset_value FROM " + table + " WHERE namespace = ?";
     }
 
     /** Creates the table unless it exists; a role without CREATE can use a table made for it. */
@@ -41,7 +50,6 @@ final class OffsetTable implements AutoCloseable {
             try (ResultSet rs = exists.executeQuery()) {
                 rs.next();
                 if (rs.getBoolean(1)) {
-                    c.commit();
                     return;
                 }
             }
@@ -53,11 +61,6 @@ final class OffsetTable implements AutoCloseable {
                     + "offset_value bytea, "
                     + "updated_at timestamptz NOT NULL DEFAULT now(), "
                     + "PRIMARY KEY (namespace, offset_key))");
-            c.commit();
-        }
-        catch (SQLException e) {
-            rollbackQuietly();
-            throw e;
         }
     }
 
@@ -72,42 +75,47 @@ final class OffsetTable implements AutoCloseable {
                     rows.put(ByteBuffer.wrap(rs.getBytes(1)), value == null ? null : ByteBuffer.wrap(value));
                 }
             }
-            c.commit();
-        }
-        catch (SQLException e) {
-            rollbackQuietly();
-            throw e;
         }
         return rows;
     }
 
-    /** Writes all entries in one transaction; a null value deletes its key, as in Kafka Connect. */
+    /** Writes all entries in one statement; a null value deletes its key, as in Kafka Connect. Fenced: nothing is written unless the epoch leads. */
     void write(Map<ByteBuffer, ByteBuffer> entries) throws SQLException {
-        Connection c = connection();
-        try (PreparedStatement up = c.prepareStatement(upsert); PreparedStatement del = c.prepareStatement(delete)) {
-            if (fence != null) {
-                fence.checkFence(c, config.namespace(), config.fencingEpoch());
+        List<byte[]> deleted = new ArrayList<>();
+        List<byte[]> keys = new ArrayList<>();
+        List<byte[]> values = new ArrayList<>();
+        for (Map.Entry<ByteBuffer, ByteBuffer> e : entries.entrySet()) {
+            if (e.getValue() == null) {
+                deleted.add(bytes(e.getKey()));
             }
-            for (Map.Entry<ByteBuffer, ByteBuffer> e : entries.entrySet()) {
-                if (e.getValue() == null) {
-                    del.setString(1, config.namespace());
-                    del.setBytes(2, bytes(e.getKey()));
-                    del.addBatch();
-                }
-                else {
-                    up.setString(1, config.namespace());
-                    up.setBytes(2, bytes(e.getKey()));
-                    up.setBytes(3, bytes(e.getValue()));
-                    up.addBatch();
-                }
+            else {
+                keys.add(bytes(e.getKey()));
+                values.add(bytes(e.getValue()));
             }
-            up.executeBatch();
-            del.executeBatch();
-            c.commit();
         }
-        catch (SQLException e) {
-            rollbackQuietly();
-            throw unwrapBatch(e);
+        Connection c = connection();
+        try (PreparedStatement ps = c.prepareStatement(write)) {
+            // Parameters in the statement's order: [fence name, epoch,] namespace, deleted keys, namespace, keys, values[, epoch].
+            int i = 1;
+            if (fence != null) {
+                ps.setString(i++, config.namespace());
+                ps.setLong(i++, config.fencingEpoch());
+            }
+            ps.setString(i++, config.namespace());
+            ps.setArray(i++, c.createArrayOf("bytea", deleted.toArray(byte[][]::new)));
+            ps.setString(i++, config.namespace());
+            ps.setArray(i++, c.createArrayOf("bytea", keys.toArray(byte[][]::new)));
+            ps.setArray(i++, c.createArrayOf("bytea", values.toArray(byte[][]::new)));
+            if (fence != null) {
+                ps.setLong(i, config.fencingEpoch());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                long leading = rs.getLong(1);
+                if (fence != null && (rs.wasNull() || leading != config.fencingEpoch())) {
+                    throw fence.fenced(c, config.namespace(), config.fencingEpoch());
+                }
+            }
         }
     }
 
@@ -125,7 +133,6 @@ final class OffsetTable implements AutoCloseable {
     private Connection connection() throws SQLException {
         if (connection == null || connection.isClosed()) {
             connection = config.connect("outbox-relay offset store", config.socketTimeout());
-            connection.setAutoCommit(false);
         }
         return connection;
     }
@@ -135,22 +142,6 @@ final class OffsetTable implements AutoCloseable {
         byte[] out = new byte[copy.remaining()];
         copy.get(out);
         return out;
-    }
-
-    /** A failed batch says "call getNextException"; the next exception is the server's own error. */
-    private static SQLException unwrapBatch(SQLException e) {
-        return e.getNextException() != null ? e.getNextException() : e;
-    }
-
-    private void rollbackQuietly() {
-        try {
-            if (connection != null && !connection.isClosed()) {
-                connection.rollback();
-            }
-        }
-        catch (SQLException ignored) {
-            // The connection is broken; reset() will replace it.
-        }
     }
 
     private void closeQuietly() {

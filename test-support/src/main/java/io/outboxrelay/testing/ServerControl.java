@@ -87,6 +87,16 @@ public final class ServerControl {
         return Long.parseLong(previous.replaceAll("\\D", ""));
     }
 
+    /** Stops the RabbitMQ application: the node stays up, every connection drops, none is accepted until {@link #startRabbitMq()}. */
+    public static void stopRabbitMq() {
+        run("rabbitmqctl", "-q", "stop_app");
+    }
+
+    public static void startRabbitMq() {
+        run("rabbitmqctl", "-q", "start_app");
+        run("rabbitmqctl", "-q", "await_startup");
+    }
+
     /** Stops the RabbitMQ application (the node stays up, every connection drops), and starts it again after {@code downFor}. */
     public static void restartRabbitMq(java.time.Duration downFor) throws InterruptedException {
         run("rabbitmqctl", "-q", "stop_app");

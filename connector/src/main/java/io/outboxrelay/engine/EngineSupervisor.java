@@ -79,10 +79,6 @@ public final class EngineSupervisor implements Health, RelayState {
         leadership.onLost(epoch -> stopEngineNow());
     }
 
-    public Leadership leadership() {
-        return leadership;
-    }
-
     /**
      * Runs until {@link #stop()}; returns after the last engine has closed.
      *

@@ -6,8 +6,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.Iterator;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -124,8 +122,7 @@ public final class OutboxRetention implements AutoCloseable {
     private Watermark newestBehind(long offsetLsn) {
         synchronized (watermarks) {
             Watermark found = null;
-            for (Iterator<Watermark> it = watermarks.iterator(); it.hasNext();) {
-                Watermark w = it.next();
+            for (Watermark w : watermarks) {
                 if (Long.compareUnsigned(w.lsn(), offsetLsn) < 0) {
                     found = w;
                 }
@@ -178,17 +175,6 @@ public final class OutboxRetention implements AutoCloseable {
             case "42703" -> e.getMessage() + ": set relay.outbox.retention.column to a timestamp column of " + tables;
             default -> e.getMessage();
         };
-    }
-
-    /** Why the last run failed, or null. */
-    public String lastFailure() {
-        return lastFailure;
-    }
-
-    List<Watermark> watermarks() {
-        synchronized (watermarks) {
-            return List.copyOf(watermarks);
-        }
     }
 
     @Override

@@ -159,7 +159,7 @@ class FailoverIT {
         List<RelayProcess> relays = start(group, 2);
         RelayProcess old = relays.get(0);
         try (QueueRecorder recorder = broker.record(group.queue());
-                OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", group.name(), 20, 8_000, PER_SECOND)) {
+                OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", group.name(), 20, 6_000, PER_SECOND)) {
             recorder.awaitAtLeast(600, Duration.ofSeconds(60));
             double publishedBefore = published(old, group);
             long faultAt = System.nanoTime();
@@ -176,7 +176,7 @@ class FailoverIT {
             await().atMost(Duration.ofSeconds(30)).until(() -> !leads(old) && old.get("/q/health/ready").status() == 200);
             assertThat(published(old, group) - publishedBefore).as("what the old leader published after its lease ran out (only what was on its way "
                     + "when it was frozen)").isLessThanOrEqualTo(50);
-            DeliveryCheck check = verify(group, recorder, writer, 8_000, faultAt, "leader frozen (SIGSTOP) past its lease, then woken (SIGCONT)",
+            DeliveryCheck check = verify(group, recorder, writer, 6_000, faultAt, "leader frozen (SIGSTOP) past its lease, then woken (SIGCONT)",
                     "streaming again " + takeover.millis() + " ms after the freeze");
             assertThat(check.duplicates()).isLessThanOrEqualTo(WINDOW + 500);
             assertOneStreams(relays, group);
@@ -186,10 +186,15 @@ class FailoverIT {
         }
     }
 
-    /** Cut off from PostgreSQL (every connection through a proxy that stops passing bytes), the leader cannot renew; it must stop by its own clock. */
+    /**
+     * Cut off from PostgreSQL (every connection through a proxy that stops passing bytes), the leader
+     * cannot renew; it must stop by its own clock. A 6 s lease here: the default's timing is what the
+     * freeze test measures.
+     */
     @Test
     void theLeaderCutOffFromPostgresStopsByItsOwnClock() throws Exception {
         Group group = group("ha-cut");
+        group.config().put("relay.leader.lease.ms", "6000");
         List<RelayProcess> relays = new ArrayList<>();
         try (StallingProxy proxy = StallingProxy.start(db.server().host(), db.server().port())) {
             Map<String, String> viaProxy = new java.util.LinkedHashMap<>(group.config());
@@ -200,14 +205,14 @@ class FailoverIT {
             await().atMost(Duration.ofSeconds(30)).until(() -> streaming(relays.get(0)));
             relays.add(RelayProcess.start(dir, group.config()).awaitReady(Duration.ofSeconds(60)));
             try (QueueRecorder recorder = broker.record(group.queue());
-                    OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", group.name(), 20, 6_000, PER_SECOND)) {
+                    OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", group.name(), 20, 3_000, PER_SECOND)) {
                 recorder.awaitAtLeast(600, Duration.ofSeconds(60));
                 long faultAt = System.nanoTime();
                 proxy.stall();
                 Takeover takeover = awaitTakeover(List.of(relays.get(1)), faultAt, Duration.ofSeconds(90));
                 await().atMost(Duration.ofSeconds(30)).until(() -> relays.get(0).log().contains("Stepping down as the leader of relay 'ha-cut'"));
                 proxy.heal();
-                DeliveryCheck check = verify(group, recorder, writer, 6_000, faultAt, "leader cut off from PostgreSQL (all its connections stalled)",
+                DeliveryCheck check = verify(group, recorder, writer, 3_000, faultAt, "leader cut off from PostgreSQL (all its connections stalled), 6 s lease",
                         "standby streaming " + takeover.millis() + " ms after the cut");
                 assertThat(check.duplicates()).isLessThanOrEqualTo(WINDOW + 500);
                 assertOneStreams(relays, group);

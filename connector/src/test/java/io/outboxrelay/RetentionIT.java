@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayFiles;
@@ -59,6 +60,29 @@ class RetentionIT {
             assertThat(writer.join(60_000)).isTrue();
         }
         return OutboxWriter.committedIds(db::connect, "outbox_event", prefix);
+    }
+
+    @Test
+    void checkNamesAMissingColumnAndTheMissingGrant() throws Exception {
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "retention-check");
+        config.put("relay.outbox.retention.ms", "86400000");
+        assertThat(CliRun.of("check", "--config", RelayFiles.write(dir, config).toString()).out())
+                .contains("[ OK ] outbox retention deletes rows of public.outbox_event older than 86400000 ms by created_at, once behind the stored offset");
+        config.put("relay.outbox.retention.column", "written_at");
+        assertThat(CliRun.of("check", "--config", RelayFiles.write(dir, config).toString()).out())
+                .contains("[FAIL] outbox table public.outbox_event has no column written_at: set relay.outbox.retention.column");
+        String role = "retainer_" + Long.toHexString(System.nanoTime());
+        db.execute("CREATE ROLE " + role + " LOGIN REPLICATION", "GRANT SELECT ON outbox_event TO " + role);
+        try {
+            config.put("relay.outbox.retention.column", "created_at");
+            config.put("debezium.source.database.user", role);
+            assertThat(CliRun.of("check", "--config", RelayFiles.write(dir, config).toString()).out())
+                    .contains("[FAIL] outbox retention (relay.outbox.retention.ms) deletes from public.outbox_event but " + role
+                            + " may not: GRANT DELETE ON public.outbox_event TO " + role + ";");
+        }
+        finally {
+            db.execute("DROP OWNED BY " + role, "DROP ROLE " + role);
+        }
     }
 
     @Test

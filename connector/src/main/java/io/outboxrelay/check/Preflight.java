@@ -22,6 +22,7 @@ import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.BrokerTls;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
@@ -68,6 +69,7 @@ public final class Preflight {
             checkPublication(source);
             checkRelayTables(source);
             checkPublicationColumns(source);
+            checkRetention(source);
             checkSlot(source);
         }
         catch (SQLException e) {
@@ -226,6 +228,33 @@ public final class Preflight {
         if (problems.isEmpty()) {
             results.add(CheckResult.ok("publication " + config.publicationName() + " will publish only " + String.join(", ", columns)
                     + " of " + String.join(", ", config.outboxTables()) + " (relay.publication.columns)"));
+        }
+    }
+
+    /** With relay.outbox.retention.ms: each outbox table has the age column and the role may delete from it. */
+    private void checkRetention(SourceInspector source) throws SQLException {
+        RelaySettings.Retention retention = config.relay().retention();
+        if (!retention.enabled()) {
+            return;
+        }
+        String user = config.database().user();
+        for (String table : config.outboxTables()) {
+            List<String> missing = source.missingPrivileges(table, List.of("DELETE"));
+            if (missing == null) {
+                continue;
+            }
+            if (!source.hasColumn(table, retention.column())) {
+                results.add(CheckResult.fail("outbox table " + table + " has no column " + retention.column() + ": set relay.outbox.retention.column "
+                        + "to the column that says how old a row is"));
+            }
+            else if (!missing.isEmpty()) {
+                results.add(CheckResult.fail("outbox retention (relay.outbox.retention.ms) deletes from " + table + " but " + user
+                        + " may not: GRANT DELETE ON " + table + " TO " + user + ";"));
+            }
+            else {
+                results.add(CheckResult.ok("outbox retention deletes rows of " + table + " older than " + retention.age().toMillis()
+                        + " ms by " + retention.column() + ", once behind the stored offset"));
+            }
         }
     }
 

@@ -71,6 +71,22 @@ public final class SourceInspector implements AutoCloseable {
         }
     }
 
+    /** Whether {@code table} ({@code schema.table}) has a column named {@code column}. */
+    public boolean hasColumn(String table, String column) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement(
+                "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) AND attname = ? AND attnum > 0 AND NOT attisdropped")) {
+            ps.setString(1, table);
+            ps.setString(2, column);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
     /** The server's {@code wal_level}. */
     public String walLevel() throws SQLException {
         return single("SHOW wal_level");

@@ -258,7 +258,10 @@ public final class Inbox {
             return this;
         }
 
-        /** Called after a message's transaction committed and before its ack (for metrics or tracing). */
+        /**
+         * Called after a message's transaction committed and before its ack (for metrics or tracing).
+         * If it throws, the message is not acknowledged; its redelivery is then recognised as a duplicate.
+         */
         public Builder afterCommit(Consumer<InboxMessage> listener) {
             this.afterCommit = Objects.requireNonNull(listener);
             return this;

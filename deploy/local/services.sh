@@ -103,4 +103,15 @@ fi
 $SUDO timeout 120 rabbitmqctl -q await_startup >/dev/null 2>&1 \
   || die "RabbitMQ did not start within 120 s (see /var/log/rabbitmq/)"
 
-log "PostgreSQL $PG_VERSION on 127.0.0.1:$PG_PORT (wal_level=logical) and RabbitMQ on 127.0.0.1:5672 are ready"
+# Streams for debezium.sink.type=rabbitmqstream: enabling a plugin on a running node needs no restart.
+if ! $SUDO rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_stream; then
+  log "enabling RabbitMQ's rabbitmq_stream plugin (stream listener on 5552)"
+  $SUDO rabbitmq-plugins enable -q rabbitmq_stream >/dev/null
+fi
+for _ in $(seq 1 30); do
+  (exec 3<>/dev/tcp/127.0.0.1/5552) 2>/dev/null && break
+  sleep 1
+done
+(exec 3<>/dev/tcp/127.0.0.1/5552) 2>/dev/null || die "RabbitMQ's stream listener does not answer on 127.0.0.1:5552"
+
+log "PostgreSQL $PG_VERSION on 127.0.0.1:$PG_PORT (wal_level=logical) and RabbitMQ on 127.0.0.1:5672 (streams :5552) are ready"

@@ -9,14 +9,27 @@ import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 /**
  * A loaded and validated configuration: the Debezium engine's properties (with the relay's
  * defaults), the sink's, the service's and the source database's settings.
+ *
+ * @param stream the RabbitMQ Streams sink's settings when {@code debezium.sink.type=rabbitmqstream}, else null
  */
 public record RelayConfig(
         Properties engineProperties,
         SinkConfig sink,
+        StreamSinkConfig stream,
         RelaySettings relay,
         DatabaseSettings database,
         List<String> outboxTables,
         List<String> warnings) {
+
+    /** Whether the relay publishes to RabbitMQ Streams rather than to exchanges. */
+    public boolean streams() {
+        return stream != null;
+    }
+
+    /** The window, confirm time-out and back-off of the sink in use. */
+    public Delivery delivery() {
+        return stream != null ? stream.delivery() : sink.delivery();
+    }
 
     public String name() {
         return relay.name();

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -99,9 +100,12 @@ public final class RelayConfigLoader {
         checkNamespaces(names, fileKeys, read, warnings);
 
         String sinkType = read.string(SINK_TYPE, "rabbitmq");
-        if (!"rabbitmq".equals(sinkType)) {
-            read.problem(SINK_TYPE + "=" + sinkType + " is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)");
+        boolean streams = "rabbitmqstream".equals(sinkType);
+        if (!"rabbitmq".equals(sinkType) && !streams) {
+            read.problem(SINK_TYPE + "=" + sinkType + " is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq for exchanges and queues, "
+                    + "rabbitmqstream for streams)");
         }
+        checkSinkNamespace(names, streams, read, warnings);
 
         TypedReader.Declared r = read.declared(Settings.RELAY);
         RelaySettings relay = new RelaySettings(
@@ -204,6 +208,7 @@ public final class RelayConfigLoader {
                     + RELAY_PREFIX + "standby=false to run a single relay without standbys");
         }
         SinkConfig sink = readSink(config, names, read, warnings, passwords);
+        StreamSinkConfig stream = streams ? readStream(read, warnings, passwords, relay) : null;
         if (!read.problems().isEmpty()) {
             throw new ConfigProblems(read.problems());
         }
@@ -226,7 +231,7 @@ public final class RelayConfigLoader {
                 throw new ConfigProblems(read.problems());
             }
         }
-        return new RelayConfig(engine, sink, relay, database, tables, warnings);
+        return new RelayConfig(engine, sink, stream, relay, database, tables, warnings);
     }
 
     /** Column lists only on a publication the relay manages, and only one that publishes inserts alone (see OutboxPublication). */
@@ -290,6 +295,75 @@ public final class RelayConfigLoader {
                 passwords.of(p + "connection.password"));
     }
 
+    /** Keys of the sink that is not configured are a mistake worth a line: they would be silently ignored. */
+    private static void checkSinkNamespace(Set<String> names, boolean streams, TypedReader read, List<String> warnings) {
+        String other = streams ? SinkConfig.PREFIX : Settings.STREAM_PREFIX;
+        List<String> ignored = names.stream().filter(n -> n.startsWith(other)).toList();
+        if (!ignored.isEmpty()) {
+            warnings.add(String.join(", ", ignored) + (ignored.size() == 1 ? " belongs" : " belong") + " to the "
+                    + (streams ? "rabbitmq" : "rabbitmqstream") + " sink and " + (ignored.size() == 1 ? "is" : "are") + " ignored: "
+                    + SINK_TYPE + "=" + (streams ? "rabbitmqstream" : "rabbitmq"));
+        }
+    }
+
+    private static StreamSinkConfig readStream(TypedReader read, List<String> warnings, Passwords passwords, RelaySettings relay) {
+        String p = Settings.STREAM_PREFIX;
+        TypedReader.Declared d = read.declared(Settings.STREAM);
+        String host = d.given().contains(p + "connection.host") ? d.string(p + "connection.host") : d.string(p + "host");
+        int port = d.given().contains(p + "connection.port") ? d.integer(p + "connection.port") : d.integer(p + "port");
+        if (d.given().contains(p + "connection.host") || d.given().contains(p + "connection.port")) {
+            warnings.add(p + "connection.host and " + p + "connection.port are deprecated; use " + p + "host and " + p + "port");
+        }
+        Duration maxAge = null;
+        String age = d.string(p + "stream.maxAge");
+        if (age != null && !age.isBlank()) {
+            try {
+                maxAge = Duration.parse(age.trim());
+            }
+            catch (java.time.format.DateTimeParseException e) {
+                read.problem(p + "stream.maxAge=" + age + " is not an ISO-8601 duration (e.g. P7D, PT12H)");
+            }
+        }
+        for (String key : List.of(p + "stream.maxLength", p + "stream.maxSegmentSize")) {
+            String v = d.string(key);
+            if (v != null && !v.isBlank()) {
+                try {
+                    com.rabbitmq.stream.ByteCapacity.from(v.trim());
+                }
+                catch (IllegalArgumentException e) {
+                    read.problem(key + "=" + v + " is not a byte capacity (e.g. 10gb, 500mb, 20000)");
+                }
+            }
+        }
+        if (d.integer(p + "producer.subEntrySize") != 1) {
+            read.problem(p + "producer.subEntrySize=" + d.integer(p + "producer.subEntrySize") + " cannot be used: with sub-entries the broker "
+                    + "de-duplicates whole batches, not messages, and an event published again could be stored twice; remove it (1)");
+        }
+        String producer = d.string(p + "producer.name");
+        if (producer == null || producer.isBlank()) {
+            producer = relay.name();
+        }
+        boolean tls = d.bool(p + "tls.enable");
+        if (tls && !d.bool(p + "tls.hostname.verification")) {
+            warnings.add(p + "tls.hostname.verification=false: the stream connection's certificate is not checked against its host name");
+        }
+        String stream = d.string(p + "stream");
+        Delivery delivery = new Delivery(p, Duration.ofSeconds(d.integer(p + "producer.confirmTimeout")), p + "producer.confirmTimeout",
+                d.integer(p + "producer.maxUnconfirmedMessages"), d.number(p + "max.in.flight.bytes"), Integer.MAX_VALUE - 64,
+                d.millis(p + "retry.backoff.initial.ms"), d.millis(p + "retry.backoff.max.ms"));
+        List<String> bindingKeys = d.values().get(p + "superStream.bindingKeys") == null ? List.of() : d.list(p + "superStream.bindingKeys");
+        return new StreamSinkConfig(host, port, d.string(p + "username"), passwords.of(p + "password", d.string(p + "password")), d.string(p + "virtualHost"),
+                new StreamSinkConfig.Tls(tls, d.string(p + "tls.serverName"), d.string(p + "tls.trust.store"), passwords.of(p + "tls.trust.store.password", null),
+                        d.bool(p + "tls.hostname.verification")),
+                Duration.ofSeconds(d.integer(p + "rpcTimeout")), d.integer(p + "maxProducersByConnection"), d.integer(p + "maxTrackingConsumersByConnection"),
+                d.integer(p + "maxConsumersByConnection"), Duration.ofSeconds(d.integer(p + "requestedHeartbeat")), d.integer(p + "requestedMaxFrameSize"),
+                d.string(p + "id"), stream == null || stream.isBlank() ? null : stream.trim(), maxAge, d.string(p + "stream.maxLength"),
+                d.string(p + "stream.maxSegmentSize"), d.bool(p + "superStream.enable"), d.integer(p + "superStream.partitions"), bindingKeys,
+                producer.trim(), d.string(p + "producer.filterValue"), d.integer(p + "producer.batchSize"),
+                Duration.ofMillis(d.integer(p + "producer.batchPublishingDelay")), Duration.ofSeconds(d.integer(p + "producer.enqueueTimeout")),
+                d.string(p + "null.value"), delivery);
+    }
+
     /**
      * Passwords that came from the secrets directory are kept as their files, to be read again at
      * every connection: that is what makes rotation work without a restart. A value from anywhere
@@ -298,9 +372,14 @@ public final class RelayConfigLoader {
     private record Passwords(SmallRyeConfig config, Path secretsDir, TypedReader read) {
 
         Password of(String key) {
+            return of(key, null);
+        }
+
+        /** As {@link #of(String)}, with the declared default when the key is not set anywhere. */
+        Password of(String key, String defaultValue) {
             String value = value(config, key);
             if (value == null) {
-                return Password.fixed(null);
+                return Password.fixed(defaultValue);
             }
             ConfigValue v = config.getConfigValue(key);
             Path file = secretsDir == null || v.getConfigSourceOrdinal() != SECRETS_ORDINAL ? null : fileFor(key);
@@ -367,8 +446,14 @@ public final class RelayConfigLoader {
                     read.problem(name + " is not a relay setting" + suggestion(name, Settings.RELAY.names()) + " (`outbox-relay settings` lists them)");
                 }
             }
+            else if (name.startsWith(Settings.STREAM_PREFIX)) {
+                if (!Settings.STREAM.names().contains(name)) {
+                    read.problem(name + " is not a setting of the RabbitMQ Streams sink" + suggestion(name, Settings.STREAM.names())
+                            + " (`outbox-relay settings` lists them)");
+                }
+            }
             else if (name.startsWith("debezium.sink.") && !name.equals(SINK_TYPE)) {
-                read.problem(name + " belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*");
+                read.problem(name + " belongs to another sink; outbox-relay has debezium.sink.rabbitmq.* and debezium.sink.rabbitmqstream.*");
             }
             else if (IGNORED_PREFIXES.stream().anyMatch(name::startsWith)) {
                 warnings.add(name + " has no effect in outbox-relay and is ignored");
@@ -377,7 +462,7 @@ public final class RelayConfigLoader {
                     && !name.equals(SINK_TYPE)) {
                 // Not an error: a file may hold helper keys for ${...} references.
                 warnings.add(name + " is not a known setting and is ignored unless a ${" + name + "} refers to it (namespaces: debezium.source.*, "
-                        + "debezium.transforms*, debezium.predicates*, debezium.sink.type, debezium.sink.rabbitmq.*, relay.*)");
+                        + "debezium.transforms*, debezium.predicates*, debezium.sink.type, debezium.sink.rabbitmq.*, debezium.sink.rabbitmqstream.*, relay.*)");
             }
         }
     }

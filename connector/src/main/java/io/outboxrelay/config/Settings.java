@@ -20,6 +20,7 @@ public final class Settings {
 
     public static final String RELAY_PREFIX = "relay.";
     public static final String SINK_PREFIX = "debezium.sink.rabbitmq.";
+    public static final String STREAM_PREFIX = "debezium.sink.rabbitmqstream.";
 
     /** RabbitMQ 4's own default max_message_size: what a broker of today takes without configuration. */
     static final int DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -114,6 +115,68 @@ public final class Settings {
             .define(SINK_PREFIX + "sasl.mechanism", Type.STRING, "plain", CaseInsensitiveValidString.in("plain", "external"), Importance.MEDIUM,
                     "`plain`: `connection.username`/`password`; `external`: the TLS client certificate (`connection.ssl.key.store`) is the "
                             + "credential, RabbitMQ's `rabbitmq_auth_mechanism_ssl` maps it to a user");
+
+    /**
+     * The {@code debezium.sink.rabbitmqstream.*} keys, prefix included: Debezium Server 3.6's stream
+     * sink with its meanings and defaults, and this project's (the window, back-off, sizes).
+     */
+    public static final ConfigDef STREAM = new ConfigDef()
+            .define(STREAM_PREFIX + "host", Type.STRING, "localhost", Importance.HIGH, "RabbitMQ's stream listener (the `rabbitmq_stream` plugin)")
+            .define(STREAM_PREFIX + "port", Type.INT, 5552, Range.between(1, 65535), Importance.HIGH, "its port")
+            .define(STREAM_PREFIX + "connection.host", Type.STRING, null, Importance.LOW, "deprecated name of `host` (wins when set, as in Debezium Server)")
+            .define(STREAM_PREFIX + "connection.port", Type.INT, null, Importance.LOW, "deprecated name of `port`")
+            .define(STREAM_PREFIX + "username", Type.STRING, "guest", Importance.HIGH, "RabbitMQ user")
+            .define(STREAM_PREFIX + "password", Type.STRING, "guest", Importance.HIGH,
+                    "its password; from the secrets directory it is read again at every connection (rotation)")
+            .define(STREAM_PREFIX + "virtualHost", Type.STRING, "/", Importance.MEDIUM, "virtual host")
+            .define(STREAM_PREFIX + "tls.enable", Type.BOOLEAN, false, Importance.MEDIUM,
+                    "TLS to the stream listener, verifying the server certificate (JDK trust store or `tls.trust.store`) and host name")
+            .define(STREAM_PREFIX + "tls.serverName", Type.STRING, null, Importance.LOW, "accepted for Debezium Server configurations (whose sink does not apply it either); the certificate is checked against `host`")
+            .define(STREAM_PREFIX + "tls.trust.store", Type.STRING, null, Importance.LOW, "PKCS#12 or JKS trust store with the broker's CA")
+            .define(STREAM_PREFIX + "tls.trust.store.password", Type.STRING, null, Importance.LOW, "its password")
+            .define(STREAM_PREFIX + "tls.hostname.verification", Type.BOOLEAN, true, Importance.LOW,
+                    "`false` skips the host-name check (logged as a warning)")
+            .define(STREAM_PREFIX + "rpcTimeout", Type.INT, 10, Range.atLeast(1), Importance.LOW, "seconds an RPC to the broker may take")
+            .define(STREAM_PREFIX + "maxProducersByConnection", Type.INT, 256, Range.between(1, 256), Importance.LOW, "stream-client's limit")
+            .define(STREAM_PREFIX + "maxTrackingConsumersByConnection", Type.INT, 50, Range.between(1, 255), Importance.LOW, "stream-client's limit")
+            .define(STREAM_PREFIX + "maxConsumersByConnection", Type.INT, 256, Range.between(1, 256), Importance.LOW, "stream-client's limit")
+            .define(STREAM_PREFIX + "requestedHeartbeat", Type.INT, 60, Range.atLeast(0), Importance.LOW, "heartbeat in seconds")
+            .define(STREAM_PREFIX + "requestedMaxFrameSize", Type.INT, 0, Range.atLeast(0), Importance.LOW,
+                    "largest frame asked for (`0`: the broker's `stream.frame_max`, 1 MiB by default); a larger message is dead-lettered")
+            .define(STREAM_PREFIX + "id", Type.STRING, "rabbitmq-stream", Importance.LOW, "client id shown by the broker")
+            .define(STREAM_PREFIX + "stream", Type.STRING, null, Importance.HIGH,
+                    "the stream (or super stream) to publish to; unset: the topic name, as Debezium Server's stream name mapper gives it")
+            .define(STREAM_PREFIX + "stream.maxAge", Type.STRING, null, Importance.LOW, "ISO-8601 duration (`P7D`) for a stream the relay creates")
+            .define(STREAM_PREFIX + "stream.maxLength", Type.STRING, null, Importance.LOW, "byte capacity (`10gb`) for a stream the relay creates")
+            .define(STREAM_PREFIX + "stream.maxSegmentSize", Type.STRING, null, Importance.LOW, "segment size (`500mb`) for a stream the relay creates")
+            .define(STREAM_PREFIX + "superStream.enable", Type.BOOLEAN, false, Importance.MEDIUM,
+                    "publish to a super stream, each aggregate (record key) always to the same partition (RabbitMQ 3.11+)")
+            .define(STREAM_PREFIX + "superStream.partitions", Type.INT, 3, Range.atLeast(1), Importance.MEDIUM, "partitions of a super stream the relay creates")
+            .define(STREAM_PREFIX + "superStream.bindingKeys", Type.LIST, null, Importance.LOW,
+                    "binding keys of a super stream the relay creates, instead of `partitions`")
+            .define(STREAM_PREFIX + "producer.name", Type.STRING, null, Importance.MEDIUM,
+                    "the named producer whose publishing ids the broker de-duplicates; default: `relay.name`. One relay per name and stream: see "
+                            + "[Exactly once into a stream](#exactly-once-into-a-stream)")
+            .define(STREAM_PREFIX + "producer.filterValue", Type.STRING, null, Importance.LOW,
+                    "an application property whose value becomes the message's filter value (RabbitMQ 3.13+)")
+            .define(STREAM_PREFIX + "producer.batchSize", Type.INT, 100, Range.atLeast(1), Importance.LOW, "stream-client's batch size")
+            .define(STREAM_PREFIX + "producer.subEntrySize", Type.INT, 1, Range.atLeast(1), Importance.LOW,
+                    "messages per sub-entry; above 1 the broker cannot de-duplicate single messages, so it must stay 1 (refused otherwise)")
+            .define(STREAM_PREFIX + "producer.maxUnconfirmedMessages", Type.INT, 10_000, Range.atLeast(1), Importance.MEDIUM,
+                    "the window: messages published and not yet marked processed, at most")
+            .define(STREAM_PREFIX + "producer.batchPublishingDelay", Type.INT, 100, Range.atLeast(0), Importance.LOW,
+                    "ms stream-client may wait to fill a batch (its adaptive batching sends at once when the rate is low)")
+            .define(STREAM_PREFIX + "producer.confirmTimeout", Type.INT, 30, Range.atLeast(1), Importance.MEDIUM,
+                    "seconds without a confirm before the producers are replaced and the tail republished with the same publishing ids")
+            .define(STREAM_PREFIX + "producer.enqueueTimeout", Type.INT, 10, Range.atLeast(0), Importance.LOW, "stream-client's enqueue time-out, in seconds")
+            .define(STREAM_PREFIX + "batchConfirmTimeout", Type.INT, 30, Range.atLeast(1), Importance.LOW,
+                    "accepted for Debezium Server configurations; `producer.confirmTimeout` is the one confirm time-out here")
+            .define(STREAM_PREFIX + "null.value", Type.STRING, "default", Importance.LOW, "body for a null value")
+            .define(STREAM_PREFIX + "max.in.flight.bytes", Type.LONG, DEFAULT_MAX_IN_FLIGHT_BYTES, Range.atLeast(1), Importance.LOW,
+                    "the window in body bytes; a message larger than it goes alone")
+            .define(STREAM_PREFIX + "retry.backoff.initial.ms", Type.LONG, 100L, Range.atLeast(1), Importance.LOW,
+                    "first pause before producers are made again after a failure; it doubles up to `retry.backoff.max.ms`")
+            .define(STREAM_PREFIX + "retry.backoff.max.ms", Type.LONG, 5_000L, Range.atLeast(1), Importance.LOW, "longest pause between attempts");
 
     /** Keys under this prefix of the sink namespace go to amqp-client as they are (documented as one row). */
     public static final String SINK_CONNECTION = SINK_PREFIX + "connection.";

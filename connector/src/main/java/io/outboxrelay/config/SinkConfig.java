@@ -32,6 +32,10 @@ public record SinkConfig(
 
     public static final String PREFIX = "debezium.sink.rabbitmq.";
 
+    public Delivery delivery() {
+        return new Delivery(PREFIX, ackTimeout, PREFIX + "ackTimeout", maxInFlight, maxInFlightBytes, maxMessageBytes, retryBackoffInitial, retryBackoffMax);
+    }
+
     public enum RoutingKeySource {
         STATIC, TOPIC, KEY
     }

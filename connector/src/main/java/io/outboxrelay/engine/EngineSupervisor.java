@@ -3,6 +3,7 @@ package io.outboxrelay.engine;
 import java.io.IOException;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -32,6 +33,11 @@ import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.sink.BrokerConnectionFactory;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
+import io.outboxrelay.sink.StreamEnvironments;
+import io.outboxrelay.source.StoredOffset;
+import io.outboxrelay.offsetstore.StoredOffsets;
+import io.outboxrelay.config.StreamSinkConfig;
+import com.rabbitmq.stream.Environment;
 
 /**
  * Runs the Debezium engine with the RabbitMQ sink and keeps it running: when the engine stops with
@@ -200,16 +206,33 @@ public final class EngineSupervisor implements Health, RelayState {
             return;
         }
         nextBrokerCheckNanos = System.nanoTime() + STANDBY_BROKER_CHECK.toNanos();
-        try (Connection c = ConnectionAudit.openBroker(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay standby check")) {
-            if (standbyBrokerFailure != null) {
-                LOG.info("RabbitMQ answers the standby again");
+        if (config.streams()) {
+            try (Environment e = StreamEnvironments.open(config.stream(), "outbox-relay standby check")) {
+                brokerAnswers();
             }
-            standbyBrokerFailure = null;
+            catch (RuntimeException e) {
+                brokerFails(StreamEnvironments.explain(config.stream(), e));
+            }
+            return;
+        }
+        try (Connection c = ConnectionAudit.openBroker(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay standby check")) {
+            brokerAnswers();
         }
         catch (IOException | TimeoutException | RuntimeException e) {
-            standbyBrokerFailure = "standby cannot reach RabbitMQ (debezium.sink.rabbitmq.connection.*): " + rootMessage(e);
-            LOG.error("{}; checking again in {} s", standbyBrokerFailure, STANDBY_BROKER_CHECK.toSeconds());
+            brokerFails("RabbitMQ (debezium.sink.rabbitmq.connection.*): " + rootMessage(e));
         }
+    }
+
+    private void brokerAnswers() {
+        if (standbyBrokerFailure != null) {
+            LOG.info("RabbitMQ answers the standby again");
+        }
+        standbyBrokerFailure = null;
+    }
+
+    private void brokerFails(String why) {
+        standbyBrokerFailure = "standby cannot reach " + why;
+        LOG.error("{}; checking again in {} s", standbyBrokerFailure, STANDBY_BROKER_CHECK.toSeconds());
     }
 
     /** Stops the running engine at once, without draining: this process may not publish any more. */
@@ -252,6 +275,7 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     /** Runs one engine to its end; returns why it ended. */
+    @SuppressWarnings({ "unchecked", "rawtypes" })
     private String runOnce(DeadLetterTable deadLetters, long epoch) {
         try {
             deadLetters.createIfMissing();
@@ -274,13 +298,27 @@ public final class EngineSupervisor implements Health, RelayState {
             closer.setDaemon(true);
             closer.start();
         };
-        RabbitMqChangeConsumer sink = new RabbitMqChangeConsumer(config.sink(), config.relay(), deadLetters, metrics, stopEngine,
-                epoch < 0 ? () -> true : () -> leadership.mayPublish(epoch));
+        StoredOffset stored = null;
+        if (config.streams()) {
+            try {
+                // Stream publishing ids go on from the count stored with the offset the engine resumes from.
+                stored = StoredOffset.from(StoredOffsets.read((Map) config.engineProperties()));
+            }
+            catch (SQLException e) {
+                return "cannot read the stored offset from " + StoredOffsets.table((Map) config.engineProperties()) + ": " + e.getMessage();
+            }
+        }
+        RabbitMqChangeConsumer sink = RabbitMqChangeConsumer.of(config, deadLetters, metrics, stopEngine,
+                epoch < 0 ? () -> true : () -> leadership.mayPublish(epoch), stored);
         try {
             sink.connect();
         }
         catch (IOException | TimeoutException | RuntimeException e) {
             sink.close();
+            if (config.streams()) {
+                return rootMessage(e).startsWith("cannot") || rootMessage(e).startsWith("RabbitMQ") ? rootMessage(e)
+                        : "cannot connect to RabbitMQ Streams (" + StreamSinkConfig.PREFIX + "host/port): " + rootMessage(e);
+            }
             return "cannot connect to RabbitMQ (debezium.sink.rabbitmq.connection.*): " + rootMessage(e);
         }
         CompletableFuture<String> ended = new CompletableFuture<>();

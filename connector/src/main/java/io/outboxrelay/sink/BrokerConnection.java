@@ -2,7 +2,11 @@ package io.outboxrelay.sink;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,11 +25,17 @@ import io.outboxrelay.credentials.Password;
  * The sink's one connection and confirm-mode channel, opened on demand and replaced after a
  * failure (see {@link BrokerConnectionFactory} for why amqp-client's recovery is off).
  */
-final class BrokerConnection implements AutoCloseable {
+final class BrokerConnection implements Transport {
 
     private static final Logger LOG = LoggerFactory.getLogger(BrokerConnection.class);
+    private static final Pattern MISSING_EXCHANGE = Pattern.compile("NOT_FOUND - no exchange '([^']*)'");
+    private static final Pattern TOO_LARGE = Pattern.compile("message size (\\d+) is larger than (?:configured )?max size (\\d+)");
 
+    private final SinkConfig sink;
     private final ConnectionFactory factory;
+    private final Set<String> declaredQueues = new HashSet<>();
+    /** The broker's max_message_size once a message exceeded it (the broker closes the channel on such a publish); 0 until then. */
+    private long brokerMaxMessageSize;
     private final ConfirmTracker tracker;
     private final String connectionName;
     private final Password password;
@@ -39,6 +49,7 @@ final class BrokerConnection implements AutoCloseable {
     private volatile long writingSinceNanos;
 
     BrokerConnection(SinkConfig sink, String connectionName, ConfirmTracker tracker) {
+        this.sink = sink;
         this.factory = BrokerConnectionFactory.forSink(sink);
         this.tracker = tracker;
         this.connectionName = connectionName;
@@ -91,8 +102,47 @@ final class BrokerConnection implements AutoCloseable {
         return ch;
     }
 
+    @Override
+    public void open() throws IOException, TimeoutException {
+        channel();
+        if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.STATIC && !sink.routingKey().isEmpty()) {
+            declareQueue(sink.routingKey(), sink.routingKeyDurable());
+        }
+    }
+
+    @Override
+    public void prepare(Publication p) throws IOException, TimeoutException {
+        if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.TOPIC && declaredQueues.add(p.message.routingKey())) {
+            declareQueue(p.message.routingKey(), sink.routingKeyDurable());
+        }
+    }
+
+    @Override
+    public String knownRefusal(Publication p) {
+        // Known to be refused: refusing it here spares a channel close and reconnect per oversized event.
+        return brokerMaxMessageSize > 0 && p.bytes() > brokerMaxMessageSize ? tooLarge(p.bytes()) : null;
+    }
+
+    @Override
+    public String refusalAfter(String failure, Publication p) {
+        Matcher tooLarge = TOO_LARGE.matcher(failure);
+        if (tooLarge.find()) {
+            brokerMaxMessageSize = Long.parseLong(tooLarge.group(2));
+        }
+        Matcher missing = MISSING_EXCHANGE.matcher(failure);
+        if (missing.find() && missing.group(1).equals(p.message.exchange())) {
+            return "unroutable: exchange '" + missing.group(1) + "' does not exist";
+        }
+        return knownRefusal(p);
+    }
+
+    private String tooLarge(int size) {
+        return "too large: the body has " + size + " bytes, RabbitMQ's max_message_size is " + brokerMaxMessageSize;
+    }
+
     /** Publishes with mandatory=true; the tracker learns the delivery tag first, so even an immediate confirm finds it. */
-    void publish(Publication p) throws IOException, TimeoutException {
+    @Override
+    public boolean publish(Publication p) throws IOException, TimeoutException {
         Channel ch = channel();
         tracker.published(generation, ch.getNextPublishSeqNo(), p);
         OutgoingMessage m = p.message;
@@ -103,6 +153,7 @@ final class BrokerConnection implements AutoCloseable {
         finally {
             writingSinceNanos = 0;
         }
+        return true;
     }
 
     /**
@@ -112,7 +163,8 @@ final class BrokerConnection implements AutoCloseable {
      * until TCP gives up many minutes later. The aborted write fails and the sink recovers as after
      * any lost connection. Safe from any thread.
      */
-    boolean abortIfWriteStuck(Duration limit) {
+    @Override
+    public boolean abortIfWriteStuck(Duration limit) {
         long since = writingSinceNanos;
         if (since == 0 || blockedReason != null || System.nanoTime() - since < limit.toNanos()) {
             return false;
@@ -124,7 +176,8 @@ final class BrokerConnection implements AutoCloseable {
     }
 
     /** Closes the connection from any thread, freeing a publish stuck in the socket; the next use reconnects. */
-    void abort() {
+    @Override
+    public void abort() {
         Connection c = current;
         if (c != null) {
             try {
@@ -142,17 +195,20 @@ final class BrokerConnection implements AutoCloseable {
     }
 
     /** The broker's reason while it blocks publishing (a resource alarm), or null. */
-    String blockedReason() {
+    @Override
+    public String blockedReason() {
         return blockedReason;
     }
 
     /** When the broker last lifted a block (or the connection was made). */
-    long unblockedAtNanos() {
+    @Override
+    public long unblockedAtNanos() {
         return unblockedAtNanos;
     }
 
     /** Drops the channel and connection; the next {@link #channel()} opens fresh ones. */
-    void reset() {
+    @Override
+    public void reset() {
         closeQuietly();
         channel = null;
         connection = null;

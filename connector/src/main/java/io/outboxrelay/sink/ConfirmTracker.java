@@ -55,6 +55,18 @@ final class ConfirmTracker {
         }
     }
 
+    /** A publish that failed before it left (the transport refused it): no confirm will come, so it is taken back, PENDING again. */
+    synchronized void withdrawn(long gen, long tag) {
+        if (gen != generation) {
+            return;
+        }
+        Publication p = inFlight.remove(tag);
+        if (p != null) {
+            inFlightBytes -= p.bytes();
+            p.rewound();
+        }
+    }
+
     synchronized void ack(long gen, long tag, boolean multiple) {
         if (gen != generation) {
             return;

@@ -15,6 +15,7 @@ import org.apache.kafka.connect.source.SourceRecord;
 import com.rabbitmq.client.AMQP;
 
 import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
@@ -25,15 +26,47 @@ import io.outboxrelay.transforms.OutboxHeaders;
  */
 public final class MessageMapper {
 
-    private final SinkConfig sink;
+    /** Where a message goes: an exchange and routing key, or a stream and the key that picks a super stream's partition. */
+    private interface Routing {
+        String destination(SourceRecord record);
+
+        String routingKey(SourceRecord record);
+    }
+
+    private final Routing routing;
+    private final int deliveryMode;
     private final String appId;
     private final byte[] nullBody;
     private final JsonConverter json = new JsonConverter();
 
     public MessageMapper(SinkConfig sink, String appId) {
-        this.sink = sink;
+        this(new ExchangeRouting(sink), sink.deliveryMode(), sink.nullValue(), appId);
+    }
+
+    /**
+     * For the stream sink: the stream is {@code stream}, else the topic, as Debezium Server's stream
+     * name mapper gives it; the routing key is the record key, the aggregate id, which keeps each
+     * aggregate in one partition of a super stream.
+     */
+    public MessageMapper(StreamSinkConfig stream, String appId) {
+        this(new Routing() {
+            @Override
+            public String destination(SourceRecord record) {
+                return stream.stream() != null ? stream.stream() : record.topic();
+            }
+
+            @Override
+            public String routingKey(SourceRecord record) {
+                return record.key() == null ? "" : String.valueOf(record.key());
+            }
+        }, 2, stream.nullValue(), appId);
+    }
+
+    private MessageMapper(Routing routing, int deliveryMode, String nullValue, String appId) {
+        this.routing = routing;
+        this.deliveryMode = deliveryMode;
         this.appId = appId;
-        this.nullBody = sink.nullValue().getBytes(StandardCharsets.UTF_8);
+        this.nullBody = nullValue.getBytes(StandardCharsets.UTF_8);
         json.configure(Map.of("schemas.enable", "false", "converter.type", "value"), false);
     }
 
@@ -45,7 +78,7 @@ public final class MessageMapper {
             }
         }
         AMQP.BasicProperties props = new AMQP.BasicProperties.Builder()
-                .deliveryMode(sink.deliveryMode())
+                .deliveryMode(deliveryMode)
                 .messageId(OutboxHeaders.string(record, OutboxHeaders.MESSAGE_ID))
                 .type(OutboxHeaders.string(record, OutboxHeaders.TYPE))
                 .contentType(OutboxHeaders.string(record, OutboxHeaders.CONTENT_TYPE))
@@ -54,28 +87,33 @@ public final class MessageMapper {
                 .appId(appId)
                 .headers(headers.isEmpty() ? null : headers)
                 .build();
-        return new OutgoingMessage(exchange(record), routingKey(record), props, body(record.valueSchema(), record.value(), record.topic()));
+        return new OutgoingMessage(routing.destination(record), routing.routingKey(record), props, body(record.valueSchema(), record.value(), record.topic()));
     }
 
-    String exchange(SourceRecord record) {
-        String routed = OutboxHeaders.string(record, OutboxHeaders.EXCHANGE);
-        if (routed != null) {
-            return routed;
-        }
-        return sink.exchange().isEmpty() ? record.topic() : sink.exchange();
-    }
+    private record ExchangeRouting(SinkConfig sink) implements Routing {
 
-    String routingKey(SourceRecord record) {
-        String routed = OutboxHeaders.string(record, OutboxHeaders.ROUTING_KEY);
-        if (routed != null) {
-            return routed;
+        @Override
+        public String destination(SourceRecord record) {
+            String routed = OutboxHeaders.string(record, OutboxHeaders.EXCHANGE);
+            if (routed != null) {
+                return routed;
+            }
+            return sink.exchange().isEmpty() ? record.topic() : sink.exchange();
         }
-        return switch (sink.routingKeySource()) {
-            case STATIC -> sink.routingKey();
-            case TOPIC -> record.topic();
-            // Debezium Server uses the serialized (JSON) key; with Connect records the key is the plain column value.
-            case KEY -> record.key() == null ? "" : String.valueOf(record.key());
-        };
+
+        @Override
+        public String routingKey(SourceRecord record) {
+            String routed = OutboxHeaders.string(record, OutboxHeaders.ROUTING_KEY);
+            if (routed != null) {
+                return routed;
+            }
+            return switch (sink.routingKeySource()) {
+                case STATIC -> sink.routingKey();
+                case TOPIC -> record.topic();
+                // Debezium Server uses the serialized (JSON) key; with Connect records the key is the plain column value.
+                case KEY -> record.key() == null ? "" : String.valueOf(record.key());
+            };
+        }
     }
 
     /** The record value as message body bytes; structured values (expanded JSON, envelopes) become JSON. */

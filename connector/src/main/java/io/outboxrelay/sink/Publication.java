@@ -7,6 +7,7 @@ import java.util.Set;
 import org.apache.kafka.connect.source.SourceRecord;
 
 import io.debezium.engine.ChangeEvent;
+import io.debezium.engine.DebeziumEngine;
 
 /**
  * One record the engine handed to the sink, and the one owner of its fate. Its state changes only
@@ -65,6 +66,10 @@ final class Publication {
     final OutgoingMessage message;
     /** When the source transaction committed (Debezium's {@code ts_usec} offset), or 0 if unknown. */
     final long commitMicros;
+    /** The stream publishing id (see {@link PublishingIds}); 0 when the sink does not number messages. */
+    private long publishingId;
+    /** The highest publishing id given up to this record, stored with its offset; -1 when the sink does not number messages. */
+    private long idWatermark = -1;
     private State state;
     private Refusal refusal;
     private String reason;
@@ -98,6 +103,33 @@ final class Publication {
     /** An outbox event refused before publishing, e.g. larger than the relay will publish. */
     static Publication refused(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, String reason) {
         return new Publication(event, message, State.REFUSED, Refusal.UNDELIVERABLE, reason);
+    }
+
+    /** Numbers it, once, on the engine thread before anyone else sees it. */
+    void number(long id, long watermark) {
+        this.publishingId = id;
+        this.idWatermark = watermark;
+    }
+
+    long publishingId() {
+        return publishingId;
+    }
+
+    /**
+     * Tells the engine it is processed. Where messages are numbered, the offset stored for it carries
+     * the highest publishing id given so far, through Debezium's own hook for that
+     * ({@link DebeziumEngine.RecordCommitter#markProcessed(Object, DebeziumEngine.Offsets)}): the id
+     * and the position it belongs to are then written in one offset, never one without the other.
+     */
+    void markProcessed(DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
+        if (idWatermark < 0 || event.value() == null || event.value().sourceOffset() == null) {
+            committer.markProcessed(event);
+            return;
+        }
+        DebeziumEngine.Offsets offsets = committer.buildOffsets();
+        event.value().sourceOffset().forEach(offsets::set);
+        offsets.set(PublishingIds.OFFSET_KEY, idWatermark);
+        committer.markProcessed(event, offsets);
     }
 
     synchronized State state() {

@@ -4,14 +4,10 @@ import java.io.IOException;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.function.BooleanSupplier;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import org.apache.kafka.connect.source.SourceRecord;
 import org.slf4j.Logger;
@@ -19,7 +15,7 @@ import org.slf4j.LoggerFactory;
 
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
-import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.config.Delivery;
 import io.outboxrelay.metrics.RelayMetrics;
 
 /**
@@ -43,8 +39,6 @@ import io.outboxrelay.metrics.RelayMetrics;
 final class PublishPipeline {
 
     private static final Logger LOG = LoggerFactory.getLogger(PublishPipeline.class);
-    private static final Pattern MISSING_EXCHANGE = Pattern.compile("NOT_FOUND - no exchange '([^']*)'");
-    private static final Pattern TOO_LARGE = Pattern.compile("message size (\\d+) is larger than (?:configured )?max size (\\d+)");
     private static final Duration PARK_RETRY_MAX = Duration.ofSeconds(30);
 
     /** What an {@link #advance} left to do. */
@@ -57,10 +51,10 @@ final class PublishPipeline {
         BACKING_OFF
     }
 
-    private final SinkConfig sink;
+    private final Delivery sink;
     private final RelayMetrics metrics;
     private final ConfirmTracker tracker;
-    private final BrokerConnection broker;
+    private final Transport broker;
     private final Parking parking;
     /** Asks for the engine to be stopped: a policy says so, and the engine thread may not come back to throw. */
     private final Runnable stopEngine;
@@ -69,7 +63,6 @@ final class PublishPipeline {
     private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Publication> unmarked = new ArrayDeque<>();
     private final ArrayDeque<Publication> unpublished = new ArrayDeque<>();
-    private final Set<String> declaredQueues = new HashSet<>();
     private DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer;
     /** Set once a record that a fail policy stops at was appended: nothing behind it is published, since it would only be published again. */
     private boolean stopAhead;
@@ -80,8 +73,6 @@ final class PublishPipeline {
     /** Messages published (at least once) and not yet marked, and their body bytes: the window. */
     private int windowCount;
     private long windowBytes;
-    /** The broker's max_message_size once a message exceeded it (the broker closes the channel on such a publish); 0 until then. */
-    private long brokerMaxMessageSize;
     private volatile boolean recovering;
     private volatile int unmarkedCount;
     private volatile long heldBytes;
@@ -92,7 +83,7 @@ final class PublishPipeline {
     /** Why the relay must stop (a fail policy met a record); once set, nothing more is marked. */
     private volatile String fatal;
 
-    PublishPipeline(SinkConfig sink, RelayMetrics metrics, ConfirmTracker tracker, BrokerConnection broker, Parking parking, Runnable stopEngine,
+    PublishPipeline(Delivery sink, RelayMetrics metrics, ConfirmTracker tracker, Transport broker, Parking parking, Runnable stopEngine,
                     BooleanSupplier mayPublish) {
         this.mayPublish = mayPublish;
         this.sink = sink;
@@ -145,7 +136,7 @@ final class PublishPipeline {
         }
         String failure = tracker.failure();
         if (failure == null && confirmOverdue()) {
-            failure = "no confirm within " + sink.ackTimeout().toMillis() + " ms (debezium.sink.rabbitmq.ackTimeout) for "
+            failure = "no confirm within " + sink.ackTimeout().toMillis() + " ms (" + sink.ackTimeoutKey() + ") for "
                     + tracker.inFlight() + " message(s)";
         }
         if (failure != null) {
@@ -220,9 +211,9 @@ final class PublishPipeline {
     private void publishWhileRoom() throws IOException, TimeoutException, InterruptedException {
         while (!unpublished.isEmpty()) {
             Publication p = unpublished.peek();
-            if (brokerMaxMessageSize > 0 && p.bytes() > brokerMaxMessageSize) {
-                // Known to be refused: refusing it here spares a channel close and reconnect per oversized event.
-                p.refuse(tooLarge(p.bytes()));
+            String refusal = broker.knownRefusal(p);
+            if (refusal != null) {
+                p.refuse(refusal);
                 unpublished.poll();
                 continue;
             }
@@ -230,16 +221,16 @@ final class PublishPipeline {
                 // While the broker blocks the connection a publish can hang in a socket write, holding this lock; so none is tried.
                 return;
             }
-            if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.TOPIC
-                    && declaredQueues.add(p.message.routingKey())) {
-                broker.declareQueue(p.message.routingKey(), sink.routingKeyDurable());
-            }
+            broker.prepare(p);
             if (!mayPublish.getAsBoolean()) {
                 stepDown();
                 return;
             }
             boolean first = !p.wasPublished();
-            broker.publish(p);
+            if (!broker.publish(p)) {
+                unpublished.poll();
+                continue;
+            }
             if (first) {
                 windowCount++;
                 windowBytes += p.bytes();
@@ -282,7 +273,7 @@ final class PublishPipeline {
                 break;
             }
             p.done();
-            committer.markProcessed(p.event);
+            p.markProcessed(committer);
             unmarked.poll();
             if (p.wasPublished()) {
                 windowCount--;
@@ -342,11 +333,6 @@ final class PublishPipeline {
         metrics.reconnected();
         tracker.abandon();
         broker.reset();
-        String missingExchange = missingExchange(failure);
-        Matcher tooLarge = TOO_LARGE.matcher(failure);
-        if (tooLarge.find()) {
-            brokerMaxMessageSize = Long.parseLong(tooLarge.group(2));
-        }
         unpublished.clear();
         int refused = 0;
         for (Publication p : unmarked) {
@@ -356,19 +342,16 @@ final class PublishPipeline {
             if (p.state() != Publication.State.PENDING) {
                 continue;
             }
-            if (missingExchange != null && missingExchange.equals(p.message.exchange())) {
-                p.refuse("unroutable: exchange '" + missingExchange + "' does not exist");
-                refused++;
-            }
-            else if (brokerMaxMessageSize > 0 && p.bytes() > brokerMaxMessageSize) {
-                p.refuse(tooLarge(p.bytes()));
+            String refusal = broker.refusalAfter(failure, p);
+            if (refusal != null) {
+                p.refuse(refusal);
                 refused++;
             }
             else {
                 unpublished.add(p);
             }
         }
-        LOG.warn("RabbitMQ publishing failed ({}); {} message(s) not yet confirmed will be published with their message ids{}",
+        LOG.warn("RabbitMQ publishing failed ({}); {} message(s) not yet confirmed will be published again with their message ids{}",
                 failure, unpublished.size(), refused > 0 ? ", " + refused + " that the broker cannot take are dead-lettered" : "");
         retryAtNanos = System.nanoTime() + backoff.toNanos();
         Duration doubled = backoff.multipliedBy(2);
@@ -393,12 +376,4 @@ final class PublishPipeline {
         return System.nanoTime() - since > sink.ackTimeout().toNanos();
     }
 
-    private String tooLarge(int size) {
-        return "too large: the body has " + size + " bytes, RabbitMQ's max_message_size is " + brokerMaxMessageSize;
-    }
-
-    private static String missingExchange(String failure) {
-        Matcher m = MISSING_EXCHANGE.matcher(failure);
-        return m.find() ? m.group(1) : null;
-    }
 }

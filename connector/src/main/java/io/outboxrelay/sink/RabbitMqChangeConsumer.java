@@ -7,6 +7,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.concurrent.TimeoutException;
 
 import org.apache.kafka.connect.source.SourceRecord;
@@ -17,10 +18,13 @@ import org.slf4j.LoggerFactory;
 import io.debezium.data.Envelope;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
+import io.outboxrelay.config.Delivery;
+import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.metrics.RelayMetrics;
+import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
@@ -31,15 +35,21 @@ import io.outboxrelay.transforms.OutboxHeaders;
  * strictly in order, only up to the last contiguous one whose outcome is durable. On a nack, a
  * confirm time-out or a lost connection it reconnects with back-off and republishes everything
  * unconfirmed with the same message ids: the stream pauses, it never skips.
+ * <p>
+ * The same pipeline publishes to exchanges over AMQP ({@link BrokerConnection}) or to RabbitMQ
+ * Streams ({@link StreamConnection}); for streams every event is also numbered
+ * ({@link PublishingIds}), which makes what is published again a duplicate the broker drops.
  */
 public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsumer<ChangeEvent<SourceRecord, SourceRecord>>, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(RabbitMqChangeConsumer.class);
 
-    private final SinkConfig sink;
+    private final Delivery sink;
     private final RelayMetrics metrics;
     private final ConfirmTracker tracker;
-    private final BrokerConnection broker;
+    private final Transport broker;
+    /** Null for the AMQP sink, which does not number messages. */
+    private final PublishingIds ids;
     private final PublishPipeline pipeline;
     private final TailFinisher finisher;
     private final MessageMapper mapper;
@@ -50,30 +60,48 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private boolean inBatch;
 
     /**
+     * The sink the configuration asks for.
+     *
      * @param stopEngine called (from any thread) when a {@code fail} policy meets a record: the engine
      *                   must stop even if no further batch comes to the engine thread
      * @param mayPublish asked before every publish: false once this process's lease ran out
+     * @param stored     the offset the engine resumes from (streams go on numbering from it), or null
      */
-    public RabbitMqChangeConsumer(SinkConfig sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
-                                  BooleanSupplier mayPublish) {
+    public static RabbitMqChangeConsumer of(RelayConfig config, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
+                                            BooleanSupplier mayPublish, StoredOffset stored) {
+        String connectionName = "outbox-relay " + config.name();
+        if (config.streams()) {
+            PublishingIds ids = PublishingIds.from(stored, System.currentTimeMillis() * 1_000);
+            long watermark = stored != null && stored.publishingId() >= 0 ? stored.publishingId() : ids.last();
+            return new RabbitMqChangeConsumer(config.delivery(), config.relay(), deadLetters, metrics, stopEngine, mayPublish,
+                    tracker -> new StreamConnection(config.stream(), connectionName, tracker, watermark), new MessageMapper(config.stream(), config.name()),
+                    ids, config.stream().stream());
+        }
+        SinkConfig sink = config.sink();
+        return new RabbitMqChangeConsumer(sink.delivery(), config.relay(), deadLetters, metrics, stopEngine, mayPublish,
+                tracker -> new BrokerConnection(sink, connectionName, tracker), new MessageMapper(sink, config.name()), null,
+                sink.exchange().isEmpty() ? null : sink.exchange());
+    }
+
+    private RabbitMqChangeConsumer(Delivery sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
+                                   BooleanSupplier mayPublish, Function<ConfirmTracker, Transport> transport, MessageMapper mapper, PublishingIds ids,
+                                   String fixedDestination) {
         this.sink = sink;
         this.metrics = metrics;
         this.tracker = new ConfirmTracker(metrics);
-        if (!sink.exchange().isEmpty()) {
-            metrics.expectExchange(sink.exchange());
+        if (fixedDestination != null) {
+            metrics.expectExchange(fixedDestination);
         }
-        this.broker = new BrokerConnection(sink, "outbox-relay " + relay.name(), tracker);
+        this.broker = transport.apply(tracker);
         this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics), stopEngine, mayPublish);
         this.finisher = new TailFinisher(pipeline, tracker, broker, relay.name(), sink.ackTimeout());
-        this.mapper = new MessageMapper(sink, relay.name());
+        this.mapper = mapper;
+        this.ids = ids;
     }
 
     /** Opens the broker connection now, so that a wrong address fails at start rather than at the first event. */
     public void connect() throws IOException, TimeoutException {
-        broker.channel();
-        if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.STATIC && !sink.routingKey().isEmpty()) {
-            broker.declareQueue(sink.routingKey(), sink.routingKeyDurable());
-        }
+        broker.open();
         finisher.start();
     }
 
@@ -218,7 +246,22 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
 
     private Publication classify(ChangeEvent<SourceRecord, SourceRecord> event) {
         SourceRecord record = event.value();
-        if (record == null || !OutboxHeaders.isOutboxEvent(record)) {
+        boolean outboxEvent = record != null && OutboxHeaders.isOutboxEvent(record);
+        if (ids == null) {
+            return classifyEvent(event, record, outboxEvent);
+        }
+        if (outboxEvent && ids.alreadyStored(record)) {
+            Publication p = Publication.ignored(event);
+            ids.number(p, false);
+            return p;
+        }
+        Publication p = classifyEvent(event, record, outboxEvent);
+        ids.number(p, outboxEvent);
+        return p;
+    }
+
+    private Publication classifyEvent(ChangeEvent<SourceRecord, SourceRecord> event, SourceRecord record, boolean outboxEvent) {
+        if (!outboxEvent) {
             warnIfData(record);
             return Publication.ignored(event);
         }
@@ -229,7 +272,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         OutgoingMessage message = mapper.map(record);
         if (message.body().length > sink.maxMessageBytes()) {
             return Publication.refused(event, message, "too large: the body has " + message.body().length + " bytes, more than "
-                    + SinkConfig.PREFIX + "max.message.bytes (" + sink.maxMessageBytes() + ")");
+                    + sink.prefix() + "max.message.bytes (" + sink.maxMessageBytes() + ")");
         }
         return Publication.of(event, message);
     }

@@ -30,7 +30,7 @@ final class TailFinisher implements AutoCloseable {
 
     private final PublishPipeline pipeline;
     private final ConfirmTracker tracker;
-    private final BrokerConnection broker;
+    private final Transport broker;
     private final Duration writeLimit;
     private final Thread thread;
     private volatile boolean engineInBatch;
@@ -39,7 +39,7 @@ final class TailFinisher implements AutoCloseable {
     private volatile boolean engineGone;
     private volatile boolean closed;
 
-    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, BrokerConnection broker, String relayName, Duration writeLimit) {
+    TailFinisher(PublishPipeline pipeline, ConfirmTracker tracker, Transport broker, String relayName, Duration writeLimit) {
         this.pipeline = pipeline;
         this.tracker = tracker;
         this.broker = broker;

@@ -24,17 +24,26 @@ public record DeliveryCheck(int expected, int lost, int duplicates, List<String>
     private static final Pattern SEQ = Pattern.compile("\"seq\":\\s*(\\d+)");
 
     public static DeliveryCheck of(List<Delivery> deliveries, Set<String> committedIds) {
+        return check(deliveries.stream().map(d -> Map.entry(String.valueOf(d.getProperties().getMessageId()), d.getBody())).toList(), committedIds);
+    }
+
+    /** The same for what a stream holds, read in stream order (a super stream's partitions one after the other). */
+    public static DeliveryCheck ofStream(List<StreamedMessage> messages, Set<String> committedIds) {
+        return check(messages.stream().map(m -> Map.entry(String.valueOf(m.messageId()), m.body())).toList(), committedIds);
+    }
+
+    private static DeliveryCheck check(List<Map.Entry<String, byte[]>> deliveries, Set<String> committedIds) {
         Set<String> seen = new HashSet<>();
         Map<String, Integer> lastSeq = new HashMap<>();
         List<String> violations = new ArrayList<>();
         int duplicates = 0;
-        for (Delivery d : deliveries) {
-            String id = d.getProperties().getMessageId();
+        for (Map.Entry<String, byte[]> d : deliveries) {
+            String id = d.getKey();
             if (!seen.add(id)) {
                 duplicates++;
                 continue;
             }
-            String body = new String(d.getBody(), StandardCharsets.UTF_8);
+            String body = new String(d.getValue(), StandardCharsets.UTF_8);
             Matcher agg = AGG.matcher(body);
             Matcher seqMatch = SEQ.matcher(body);
             if (agg.find() && seqMatch.find()) {

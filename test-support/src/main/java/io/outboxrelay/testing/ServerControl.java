@@ -19,10 +19,20 @@ public final class ServerControl {
     }
 
     public static void stopPostgres() {
+        String ctl = System.getenv("OUTBOX_RELAY_TEST_PG_CTL");
+        if (ctl != null && !ctl.isBlank()) {
+            run(ctl, "pg-stop");
+            return;
+        }
         run("pg_ctlcluster", "--skip-systemctl-redirect", postgresVersion(), "main", "stop", "-m", "fast");
     }
 
     public static void startPostgres() {
+        String ctl = System.getenv("OUTBOX_RELAY_TEST_PG_CTL");
+        if (ctl != null && !ctl.isBlank()) {
+            run(ctl, "pg-start");
+            return;
+        }
         run("pg_ctlcluster", "--skip-systemctl-redirect", postgresVersion(), "main", "start");
     }
 
@@ -46,6 +56,12 @@ public final class ServerControl {
     public static void addBrokerUser(String user, String password) {
         run("rabbitmqctl", "-q", "add_user", user, password);
         run("rabbitmqctl", "-q", "set_permissions", "-p", "/", user, ".*", ".*", ".*");
+    }
+
+    /** Adds a RabbitMQ user with the given configure, write and read permission patterns on the default virtual host. */
+    public static void addBrokerUser(String user, String password, String configure, String write, String read) {
+        run("rabbitmqctl", "-q", "add_user", user, password);
+        run("rabbitmqctl", "-q", "set_permissions", "-p", "/", user, configure, write, read);
     }
 
     /** Changes a RabbitMQ user's password; connections already open stay open, as they do on a real rotation. */
@@ -120,9 +136,20 @@ public final class ServerControl {
         }
     }
 
+    /**
+     * Runs a command; {@code rabbitmqctl} goes to the node the tests use, which for the trixie servers
+     * ({@code deploy/local/trixie.sh env}) is {@code OUTBOX_RELAY_TEST_RABBITMQCTL}, a command line
+     * that runs trixie's rabbitmqctl against the RabbitMQ 4.0 node.
+     */
     static String run(String... command) {
+        List<String> line = new java.util.ArrayList<>(List.of(command));
+        String ctl = System.getenv("OUTBOX_RELAY_TEST_RABBITMQCTL");
+        if (ctl != null && !ctl.isBlank() && "rabbitmqctl".equals(line.get(0))) {
+            line.remove(0);
+            line.addAll(0, List.of(ctl.trim().split("\\s+")));
+        }
         try {
-            Process p = new ProcessBuilder(List.of(command)).redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(line).redirectErrorStream(true).start();
             // Output is read before waiting so that a chatty command cannot fill the pipe and hang.
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (!p.waitFor(120, TimeUnit.SECONDS)) {

@@ -63,6 +63,17 @@ public final class StallingProxy implements AutoCloseable {
         }
     }
 
+    /** Closes every connection through it at once, both sides, as a network path that resets them would; new ones pass. */
+    public int cut() {
+        int cut = 0;
+        for (Link link : links) {
+            link.close();
+            links.remove(link);
+            cut++;
+        }
+        return cut;
+    }
+
     /** New connections pass again; the frozen ones stay as they are. */
     public void heal() {
         stalled = false;

@@ -39,6 +39,10 @@ public final class TestServers {
     public record RabbitEndpoint(String host, int port, String user, String password) {
     }
 
+    /** RabbitMQ's stream listener: {@code OUTBOX_RELAY_TEST_STREAM} ({@code host:port}), else port 5552 of the AMQP host. */
+    public record StreamEndpoint(String host, int port) {
+    }
+
     private static PostgresEndpoint postgres;
     private static RabbitEndpoint rabbit;
 
@@ -51,6 +55,15 @@ public final class TestServers {
             requireLogicalDecoding(postgres);
         }
         return postgres;
+    }
+
+    public static StreamEndpoint streams() {
+        String given = System.getenv("OUTBOX_RELAY_TEST_STREAM");
+        if (given != null && !given.isBlank()) {
+            HostPort hp = HostPort.parse(given, 5552);
+            return new StreamEndpoint(hp.host, hp.port);
+        }
+        return new StreamEndpoint(rabbitMq().host(), 5552);
     }
 
     public static synchronized RabbitEndpoint rabbitMq() {

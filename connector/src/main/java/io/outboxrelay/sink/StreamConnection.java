@@ -1,0 +1,403 @@
+package io.outboxrelay.sink;
+
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.Map;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.stream.ConfirmationStatus;
+import com.rabbitmq.stream.Constants;
+import com.rabbitmq.stream.Environment;
+import com.rabbitmq.stream.Message;
+import com.rabbitmq.stream.MessageBuilder;
+import com.rabbitmq.stream.Producer;
+import com.rabbitmq.stream.ProducerBuilder;
+import com.rabbitmq.stream.StreamException;
+
+import io.outboxrelay.config.StreamSinkConfig;
+
+/**
+ * The stream sink's transport: one stream-client environment and a named producer per stream (or
+ * super stream), made on first use and replaced after a failure. Every message carries the
+ * publishing id {@link PublishingIds} gave its event, so what is published again is dropped by the
+ * broker's de-duplication.
+ * <p>
+ * stream-client's own re-publishing after a recovery is off ({@code retryOnRecovery(false)}): the
+ * pipeline owns what is unconfirmed and publishes it again, with the same ids, through producers
+ * made afresh.
+ */
+final class StreamConnection implements Transport {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StreamConnection.class);
+    /** How long a stream that could not be created is taken as missing before creating it is tried again. */
+    private static final Duration RETRY_CREATE = Duration.ofSeconds(10);
+
+    private final StreamSinkConfig config;
+    private final ConfirmTracker tracker;
+    private final String connectionName;
+    /** The highest id the stored offset knew: a stream holding more of this producer's ids is worth a line. */
+    private final long storedWatermark;
+    private final Map<String, Producer> producers = new HashMap<>();
+    private final Map<String, Missing> missing = new HashMap<>();
+    private Environment environment;
+    private volatile Environment current;
+    private long generation = -1;
+    private long nextTag;
+    private final long createdAtNanos = System.nanoTime();
+
+    private record Missing(String reason, long untilNanos) {
+    }
+
+    StreamConnection(StreamSinkConfig config, String connectionName, ConfirmTracker tracker, long storedWatermark) {
+        this.config = config;
+        this.tracker = tracker;
+        this.connectionName = connectionName;
+        this.storedWatermark = storedWatermark;
+    }
+
+    @Override
+    public void open() throws IOException {
+        environment();
+        if (config.stream() != null) {
+            try {
+                producer(config.stream());
+            }
+            catch (StreamUnavailable e) {
+                // Each event will be refused with this reason, by the relay.on-unroutable policy; the line says it at once.
+                LOG.error("{}", e.getMessage());
+            }
+        }
+    }
+
+    @Override
+    public void prepare(Publication p) {
+        // Streams are made when their producer is (see producer()).
+    }
+
+    @Override
+    public boolean publish(Publication p) throws IOException {
+        String stream = p.message.exchange();
+        Producer producer;
+        try {
+            producer = producer(stream);
+        }
+        catch (StreamUnavailable e) {
+            p.refuse(e.getMessage());
+            return false;
+        }
+        if (generation < 0) {
+            generation = tracker.newGeneration();
+            nextTag = 0;
+        }
+        long gen = generation;
+        long tag = ++nextTag;
+        Message message = message(producer, p);
+        tracker.published(gen, tag, p);
+        try {
+            producer.send(message, status -> confirmed(gen, tag, status));
+        }
+        catch (IllegalArgumentException e) {
+            // stream-client refuses, before sending, a message larger than the connection's frame.
+            tracker.withdrawn(gen, tag);
+            String size = e.getMessage() == null ? "" : e.getMessage().replaceAll("\\D+", " ").trim();
+            p.refuse("too large: the message has " + (size.isEmpty() ? "more" : size) + " bytes encoded, more than the stream connection's frame "
+                    + "size takes (the broker's stream.frame_max, or " + StreamSinkConfig.PREFIX + "requestedMaxFrameSize)");
+            return false;
+        }
+        catch (StreamException e) {
+            throw new IOException("publishing to stream '" + stream + "' failed: " + e.getMessage(), e);
+        }
+        return true;
+    }
+
+    private void confirmed(long gen, long tag, ConfirmationStatus status) {
+        if (status.isConfirmed()) {
+            tracker.ack(gen, tag, false);
+        }
+        else {
+            tracker.channelLost(gen, "the stream producer did not confirm a message: " + describe(status.getCode()));
+        }
+    }
+
+    @Override
+    public String knownRefusal(Publication p) {
+        Missing m = missing.get(p.message.exchange());
+        return m != null && System.nanoTime() - m.untilNanos < 0 ? m.reason : null;
+    }
+
+    @Override
+    public String refusalAfter(String failure, Publication p) {
+        return knownRefusal(p);
+    }
+
+    @Override
+    public String blockedReason() {
+        return null;
+    }
+
+    @Override
+    public long unblockedAtNanos() {
+        return createdAtNanos;
+    }
+
+    @Override
+    public boolean abortIfWriteStuck(Duration limit) {
+        // Sending is asynchronous in stream-client (netty): no publish is ever stuck in a socket write here.
+        return false;
+    }
+
+    @Override
+    public void abort() {
+        Environment e = current;
+        if (e != null) {
+            try {
+                e.close();
+            }
+            catch (RuntimeException ex) {
+                LOG.debug("Closing the stream environment failed", ex);
+            }
+        }
+    }
+
+    @Override
+    public void reset() {
+        for (Producer producer : producers.values()) {
+            try {
+                producer.close();
+            }
+            catch (RuntimeException e) {
+                LOG.debug("Closing a stream producer failed", e);
+            }
+        }
+        producers.clear();
+        generation = -1;
+    }
+
+    @Override
+    public void close() {
+        reset();
+        abort();
+        environment = null;
+        current = null;
+    }
+
+    private Environment environment() throws IOException {
+        if (environment != null && current != null) {
+            return environment;
+        }
+        try {
+            environment = StreamEnvironments.open(config, connectionName);
+        }
+        catch (StreamException | IllegalStateException e) {
+            throw new IOException(StreamEnvironments.explain(config, e), e);
+        }
+        current = environment;
+        return environment;
+    }
+
+    /** The stream's producer, creating the stream when it is missing, as Debezium Server's sink does. */
+    private Producer producer(String stream) throws IOException {
+        Producer producer = producers.get(stream);
+        if (producer != null) {
+            return producer;
+        }
+        Environment env = environment();
+        Missing m = missing.get(stream);
+        if (m != null && System.nanoTime() - m.untilNanos < 0) {
+            throw new StreamUnavailable(m.reason);
+        }
+        try {
+            ensureStream(env, stream);
+            missing.remove(stream);
+        }
+        catch (StreamException e) {
+            String reason = "unroutable: " + (config.superStream() ? "super stream '" : "stream '") + stream + "' does not exist and cannot be created ("
+                    + e.getMessage() + "): create it, or grant the user " + config.username() + " the configure permission on it";
+            missing.put(stream, new Missing(reason, System.nanoTime() + RETRY_CREATE.toNanos()));
+            throw new StreamUnavailable(reason);
+        }
+        try {
+            ProducerBuilder b = env.producerBuilder().name(config.producerName());
+            if (config.superStream()) {
+                // The record key, the aggregate id, is the group id: one aggregate, one partition, its order kept.
+                b = b.superStream(stream).routing(msg -> msg.getProperties().getGroupId()).producerBuilder();
+            }
+            else {
+                b = b.stream(stream);
+            }
+            if (config.filterValue() != null && !config.filterValue().isBlank()) {
+                String key = config.filterValue();
+                b = b.filterValue(msg -> msg.getApplicationProperties() == null || msg.getApplicationProperties().get(key) == null
+                        ? null : String.valueOf(msg.getApplicationProperties().get(key)));
+            }
+            producer = b.confirmTimeout(config.delivery().ackTimeout())
+                    .enqueueTimeout(config.enqueueTimeout())
+                    .batchSize(config.batchSize())
+                    .batchPublishingDelay(config.batchPublishingDelay())
+                    .maxUnconfirmedMessages(config.delivery().maxInFlight())
+                    .retryOnRecovery(false)
+                    .build();
+        }
+        catch (StreamException | IllegalArgumentException | IllegalStateException e) {
+            throw new IOException("cannot make the producer '" + config.producerName() + "' for stream '" + stream + "': " + e.getMessage(), e);
+        }
+        warnIfAhead(env, stream);
+        producers.put(stream, producer);
+        return producer;
+    }
+
+    private void ensureStream(Environment env, String stream) {
+        String probe = config.superStream() ? config.partitionStreams(stream).get(0) : stream;
+        if (env.streamExists(probe)) {
+            return;
+        }
+        var creator = env.streamCreator();
+        if (config.superStream()) {
+            var superStream = creator.name(stream).superStream();
+            superStream = config.bindingKeys().isEmpty() ? superStream.partitions(config.partitions())
+                    : superStream.bindingKeys(config.bindingKeys().toArray(String[]::new));
+            creator = superStream.creator();
+            LOG.info("Creating super stream '{}' ({})", stream, config.bindingKeys().isEmpty() ? config.partitions() + " partitions"
+                    : "binding keys " + config.bindingKeys());
+        }
+        else {
+            creator = creator.stream(stream);
+            LOG.info("Creating stream '{}'", stream);
+        }
+        if (config.maxAge() != null) {
+            creator = creator.maxAge(config.maxAge());
+        }
+        if (config.maxLength() != null && !config.maxLength().isBlank()) {
+            creator = creator.maxLengthBytes(com.rabbitmq.stream.ByteCapacity.from(config.maxLength().trim()));
+        }
+        if (config.maxSegmentSize() != null && !config.maxSegmentSize().isBlank()) {
+            creator = creator.maxSegmentSizeBytes(com.rabbitmq.stream.ByteCapacity.from(config.maxSegmentSize().trim()));
+        }
+        creator.create();
+    }
+
+    /**
+     * A stream that already holds ids of this producer beyond the stored offset's: what lies between
+     * is taken as published (the broker drops it). That is right after a restore of older offsets;
+     * it is loss if another relay publishes with the same producer name, so it is said.
+     */
+    private void warnIfAhead(Environment env, String stream) {
+        long ahead = 0;
+        for (String s : config.superStream() ? config.partitionStreams(stream) : java.util.List.of(stream)) {
+            try (Producer probe = env.producerBuilder().name(config.producerName()).stream(s).build()) {
+                ahead = Math.max(ahead, probe.getLastPublishingId());
+            }
+            catch (StreamException | IllegalStateException e) {
+                LOG.debug("Cannot read the last publishing id of {} on {}", config.producerName(), s, e);
+            }
+        }
+        if (ahead > storedWatermark) {
+            LOG.warn("Stream '{}' holds messages of producer '{}' up to publishing id {}, beyond the stored offset's {}: events numbered up to {} "
+                    + "are taken as published and dropped by the broker. That is right after older offsets were restored; if another relay "
+                    + "publishes with the same producer name, give each its own ({}producer.name)",
+                    stream, config.producerName(), ahead, storedWatermark, ahead, StreamSinkConfig.PREFIX);
+        }
+    }
+
+    /** What the AMQP sink puts in properties and headers, in the AMQP 1.0 message a stream stores. */
+    private static Message message(Producer producer, Publication p) {
+        OutgoingMessage m = p.message;
+        AMQP.BasicProperties props = m.properties();
+        MessageBuilder b = producer.messageBuilder().publishingId(p.publishingId());
+        MessageBuilder.PropertiesBuilder properties = b.properties();
+        if (props.getMessageId() != null) {
+            properties.messageId(props.getMessageId());
+        }
+        if (props.getCorrelationId() != null) {
+            properties.correlationId(props.getCorrelationId());
+        }
+        if (props.getContentType() != null) {
+            properties.contentType(props.getContentType());
+        }
+        if (props.getType() != null) {
+            properties.subject(props.getType());
+        }
+        properties.groupId(m.routingKey());
+        if (props.getTimestamp() != null) {
+            properties.creationTime(props.getTimestamp().getTime());
+        }
+        MessageBuilder.ApplicationPropertiesBuilder app = b.applicationProperties();
+        if (props.getType() != null) {
+            app.entry("type", props.getType());
+        }
+        if (props.getAppId() != null) {
+            app.entry("app-id", props.getAppId());
+        }
+        if (props.getHeaders() != null) {
+            props.getHeaders().forEach((k, v) -> entry(app, k, v));
+        }
+        return b.addData(m.body()).build();
+    }
+
+    private static void entry(MessageBuilder.ApplicationPropertiesBuilder app, String key, Object v) {
+        if (v instanceof String s) {
+            app.entry(key, s);
+        }
+        else if (v instanceof Long l) {
+            app.entry(key, (long) l);
+        }
+        else if (v instanceof Integer i) {
+            app.entry(key, (int) i);
+        }
+        else if (v instanceof Short s) {
+            app.entry(key, (short) s);
+        }
+        else if (v instanceof Byte by) {
+            app.entry(key, (byte) by);
+        }
+        else if (v instanceof Boolean bo) {
+            app.entry(key, (boolean) bo);
+        }
+        else if (v instanceof Double d) {
+            app.entry(key, (double) d);
+        }
+        else if (v instanceof Float f) {
+            app.entry(key, (float) f);
+        }
+        else if (v instanceof byte[] bytes) {
+            app.entry(key, bytes);
+        }
+        else if (v instanceof Date d) {
+            app.entryTimestamp(key, d.getTime());
+        }
+        else if (v instanceof BigDecimal d) {
+            app.entry(key, d.toPlainString());
+        }
+        else if (v != null) {
+            app.entry(key, String.valueOf(v));
+        }
+    }
+
+    static String describe(short code) {
+        return switch (code) {
+            case Constants.CODE_PUBLISH_CONFIRM_TIMEOUT -> "confirm time-out (" + StreamSinkConfig.PREFIX + "producer.confirmTimeout)";
+            case Constants.CODE_PRODUCER_NOT_AVAILABLE -> "the producer is not available (the connection to the stream is being recovered)";
+            case Constants.CODE_PRODUCER_CLOSED -> "the producer was closed";
+            case Constants.CODE_MESSAGE_ENQUEUEING_FAILED -> "enqueueing failed (" + StreamSinkConfig.PREFIX + "producer.enqueueTimeout)";
+            case Constants.CODE_NO_ROUTE_FOUND -> "no partition of the super stream matched the routing key";
+            case Constants.RESPONSE_CODE_STREAM_DOES_NOT_EXIST -> "the stream does not exist (deleted?)";
+            case Constants.RESPONSE_CODE_PUBLISHER_DOES_NOT_EXIST -> "the broker no longer knows the producer";
+            case Constants.RESPONSE_CODE_STREAM_NOT_AVAILABLE -> "the stream is not available (its leader is moving)";
+            case Constants.RESPONSE_CODE_ACCESS_REFUSED -> "access refused: the user may not write to the stream";
+            default -> "code " + code;
+        };
+    }
+
+    /** A stream that is missing and cannot be made: its events are refused, by relay.on-unroutable. */
+    private static final class StreamUnavailable extends RuntimeException {
+        StreamUnavailable(String reason) {
+            super(reason, null, false, false);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+package io.outboxrelay.sink;
+
+import java.io.InputStream;
+import java.net.ConnectException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+
+import javax.net.ssl.TrustManagerFactory;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import com.rabbitmq.stream.Address;
+import com.rabbitmq.stream.AuthenticationFailureException;
+import com.rabbitmq.stream.Environment;
+import com.rabbitmq.stream.EnvironmentBuilder;
+
+import io.netty.handler.ssl.SslContextBuilder;
+import io.outboxrelay.config.StreamSinkConfig;
+
+/**
+ * Opens stream-client environments from the stream sink's settings, for the sink, {@code check},
+ * {@code tail} and a standby's broker check alike. Every connection goes to the configured host
+ * and port (an address resolver, as Debezium Server's sink does), so a broker that advertises a
+ * host name the relay cannot resolve, or one behind a load balancer, still works. The password is
+ * read when the environment is opened, so a rotated secret file is picked up at the next one.
+ */
+public final class StreamEnvironments {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StreamEnvironments.class);
+
+    private StreamEnvironments() {
+    }
+
+    public static Environment open(StreamSinkConfig config, String connectionName) {
+        Address entry = new Address(config.host(), config.port());
+        EnvironmentBuilder b = Environment.builder()
+                .host(config.host())
+                .port(config.port())
+                .addressResolver(address -> entry)
+                .username(config.username())
+                .password(config.password().value())
+                .virtualHost(config.virtualHost())
+                .rpcTimeout(config.rpcTimeout())
+                .requestedHeartbeat(config.requestedHeartbeat())
+                .requestedMaxFrameSize(config.requestedMaxFrameSize())
+                .maxProducersByConnection(config.maxProducersByConnection())
+                .maxTrackingConsumersByConnection(config.maxTrackingConsumersByConnection())
+                .maxConsumersByConnection(config.maxConsumersByConnection())
+                .id(config.id() + " " + connectionName);
+        if (config.tls().enabled()) {
+            try {
+                // Netty 4.1 checks no host name unless asked: HTTPS's rules are the ones certificates are made for.
+                b = b.tls().sslContext(SslContextBuilder.forClient().trustManager(trustManagers(config.tls()))
+                        .endpointIdentificationAlgorithm(config.tls().hostnameVerification() ? "HTTPS" : null).build()).environmentBuilder();
+            }
+            catch (Exception e) {
+                throw new IllegalStateException("cannot set up TLS to the stream listener (" + StreamSinkConfig.PREFIX + "tls.*): " + e.getMessage(), e);
+            }
+        }
+        return b.build();
+    }
+
+    /** A failure to open an environment as a line that says what to check. */
+    public static String explain(StreamSinkConfig config, Throwable e) {
+        String where = config.host() + ":" + config.port();
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof AuthenticationFailureException) {
+                return "RabbitMQ Streams at " + where + " refused the log-in of " + config.username() + ": check " + StreamSinkConfig.PREFIX
+                        + "username and " + StreamSinkConfig.PREFIX + "password" + config.password().whereToRotate();
+            }
+            if (t instanceof ConnectException) {
+                return "cannot connect to RabbitMQ Streams at " + where + " (" + StreamSinkConfig.PREFIX + "host/port): " + t.getMessage()
+                        + "; is the rabbitmq_stream plugin enabled (rabbitmq-plugins enable rabbitmq_stream) and its listener on that port?";
+            }
+        }
+        String message = e.getMessage();
+        for (Throwable t = e.getCause(); t != null && (message == null || message.isBlank()); t = t.getCause()) {
+            message = t.getMessage();
+        }
+        return "cannot open a connection to RabbitMQ Streams at " + where + " (" + StreamSinkConfig.PREFIX + "host/port, username, virtualHost): "
+                + message + "; is the rabbitmq_stream plugin enabled (rabbitmq-plugins enable rabbitmq_stream)?";
+    }
+
+    private static TrustManagerFactory trustManagers(StreamSinkConfig.Tls tls) throws Exception {
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        if (tls.trustStore() == null || tls.trustStore().isBlank()) {
+            tmf.init((KeyStore) null);
+            return tmf;
+        }
+        char[] password = tls.trustStorePassword().value() == null ? null : tls.trustStorePassword().value().toCharArray();
+        KeyStore store = KeyStore.getInstance(tls.trustStore().endsWith(".jks") ? "JKS" : "PKCS12");
+        try (InputStream in = Files.newInputStream(Path.of(tls.trustStore()))) {
+            store.load(in, password);
+        }
+        tmf.init(store);
+        LOG.debug("Stream TLS trusts {}", tls.trustStore());
+        return tmf;
+    }
+}

@@ -1,0 +1,286 @@
+package io.outboxrelay;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.outboxrelay.testing.DeliveryCheck;
+import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.RelayFiles;
+import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.ServerControl;
+import io.outboxrelay.testing.StallingProxy;
+import io.outboxrelay.testing.StreamedMessage;
+import io.outboxrelay.testing.TestBroker;
+import io.outboxrelay.testing.TestDatabase;
+import io.outboxrelay.testing.TestStreams;
+
+/**
+ * The RabbitMQ Streams sink against a real broker, with a Debezium Server {@code rabbitmqstream}
+ * configuration as it is: each fault (SIGKILL of the relay, a broker restart, cut connections) is
+ * followed by reading the whole stream back with a consumer of its own, which must find every
+ * committed event exactly once, in per-aggregate order, with the outbox id as message id.
+ */
+class StreamIT {
+
+    @RegisterExtension
+    static final TestDatabase db = new TestDatabase();
+    @RegisterExtension
+    static final TestBroker broker = new TestBroker();
+    @RegisterExtension
+    static final TestStreams streams = new TestStreams();
+
+    private static final int EVENTS = 2_000;
+    private static final int PER_SECOND = 500;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void outbox() throws Exception {
+        db.execute(RelayFiles.OUTBOX_DDL);
+    }
+
+    private interface Fault {
+        RelayProcess inject(RelayProcess relay, Map<String, String> config) throws Exception;
+    }
+
+    /** Debezium Server's keys and Debezium's own router, nothing of this project's. */
+    private static Map<String, String> debeziumServerConfig(String relayName, String stream, String host, int port) {
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, relayName);
+        config.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
+        config.put("debezium.sink.type", "rabbitmqstream");
+        config.put("debezium.sink.rabbitmqstream.host", host);
+        config.put("debezium.sink.rabbitmqstream.port", Integer.toString(port));
+        config.put("debezium.sink.rabbitmqstream.username", broker.server().user());
+        config.put("debezium.sink.rabbitmqstream.password", broker.server().password());
+        config.put("debezium.sink.rabbitmqstream.stream", stream);
+        config.put("debezium.transforms", "outbox");
+        config.put("debezium.transforms.outbox.type", "io.debezium.transforms.outbox.EventRouter");
+        config.put("relay.restart.backoff.initial.ms", "200");
+        config.put("relay.restart.backoff.max.ms", "2000");
+        return config;
+    }
+
+    private static Map<String, String> config(String relayName, String stream) {
+        return debeziumServerConfig(relayName, stream, streams.server().host(), streams.server().port());
+    }
+
+    @Test
+    void aDebeziumServerConfigurationDeliversEveryEventOnceWithItsProperties() throws Exception {
+        String stream = streams.uniqueName("ds-config", 0);
+        Map<String, String> config = config("stream-ds", stream);
+        try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
+            write("stream-ds", 300, 0);
+            Set<String> committed = committedIds("stream-ds");
+            List<StreamedMessage> messages = streams.readAll(stream, committed.size(), Duration.ofSeconds(2), Duration.ofSeconds(60));
+            DeliveryCheck check = DeliveryCheck.ofStream(messages, committed);
+            assertThat(check.lost()).isZero();
+            assertThat(check.duplicates()).isZero();
+            assertThat(check.orderViolations()).isEmpty();
+            Map<String, String> aggregates = aggregatesById("stream-ds");
+            for (StreamedMessage m : messages) {
+                assertThat(m.groupId()).as("the group id is the aggregate id").isEqualTo(aggregates.get(m.messageId()));
+                assertThat(m.subject()).as("the event type travels as subject").isEqualTo("T");
+                assertThat(m.applicationProperties()).containsEntry("type", "T").containsEntry("app-id", "stream-ds");
+            }
+            assertThat(relay.log()).doesNotContain("Exception");
+            assertThat(relay.gauge("outbox_relay_events_published_total")).isGreaterThanOrEqualTo(committed.size());
+        }
+    }
+
+    @Test
+    void relayKilledMidStreamLeavesNoDuplicateInTheStream() throws Exception {
+        DeliveryCheck check = streamThrough("stream-kill", "relay killed (SIGKILL) mid-stream and started again", (relay, config) -> {
+            relay.kill();
+            return RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
+        });
+        assertThat(check.duplicates()).as("the broker dropped what was published again").isZero();
+    }
+
+    @Test
+    void brokerRestartLeavesNoDuplicateInTheStream() throws Exception {
+        DeliveryCheck check = streamThrough("stream-restart", "RabbitMQ restarted (stop_app, 3 s, start_app) under a stream", (relay, config) -> {
+            ServerControl.restartRabbitMq(Duration.ofSeconds(3));
+            return relay;
+        });
+        assertThat(check.duplicates()).isZero();
+    }
+
+    @Test
+    void cutConnectionsLeaveNoDuplicateInTheStream() throws Exception {
+        try (StallingProxy proxy = StallingProxy.start(streams.server().host(), streams.server().port())) {
+            DeliveryCheck check = streamThrough("stream-cut", "every stream connection cut (TCP reset through a proxy)", proxy, (relay, config) -> {
+                assertThat(proxy.cut()).as("connections were cut").isPositive();
+                return relay;
+            });
+            assertThat(check.duplicates()).isZero();
+        }
+    }
+
+    @Test
+    void superStreamKeepsEachAggregateInOnePartitionExactlyOnce() throws Exception {
+        Assumptions.assumeTrue(streams.superStreamsSupported(), "super streams need RabbitMQ 3.11+: deploy/local/test.sh runs this against RabbitMQ 4.0");
+        String superStream = streams.uniqueName("super", 3);
+        Map<String, String> config = config("stream-super", superStream);
+        config.put("debezium.sink.rabbitmqstream.superStream.enable", "true");
+        config.put("debezium.sink.rabbitmqstream.superStream.partitions", "3");
+        RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
+        try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "stream-super", 20, EVENTS, PER_SECOND)) {
+            RelayProcess first = relay;
+            await().atMost(Duration.ofSeconds(60)).until(() -> first.gauge("outbox_relay_events_confirmed_total") >= EVENTS / 4.0);
+            relay.kill();
+            relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
+            assertThat(writer.join(120_000)).isTrue();
+            Set<String> committed = committedIds("stream-super");
+            List<String> partitions = List.of(superStream + "-0", superStream + "-1", superStream + "-2");
+            Map<String, List<StreamedMessage>> byPartition = streams.readPartitions(partitions, committed.size(), Duration.ofSeconds(2), Duration.ofSeconds(120));
+            List<StreamedMessage> all = new ArrayList<>();
+            Map<String, String> partitionOf = new HashMap<>();
+            for (String partition : partitions) {
+                for (StreamedMessage m : byPartition.get(partition)) {
+                    all.add(m);
+                    String before = partitionOf.put(m.groupId(), partition);
+                    assertThat(before == null || before.equals(partition)).as("aggregate " + m.groupId() + " stays in one partition").isTrue();
+                }
+            }
+            DeliveryCheck check = DeliveryCheck.ofStream(all, committed);
+            FaultIT.report("super stream of 3 partitions, relay killed mid-stream: " + check + ", messages per partition "
+                    + partitions.stream().map(p -> Integer.toString(byPartition.get(p).size())).toList());
+            assertThat(byPartition.values()).allSatisfy(list -> assertThat(list).isNotEmpty());
+            assertThat(check.lost()).isZero();
+            assertThat(check.duplicates()).isZero();
+            assertThat(check.orderViolations()).isEmpty();
+        }
+        finally {
+            relay.close();
+        }
+    }
+
+    @Test
+    void whatTheBrokerCannotTakeIsDeadLetteredWithTheReason() throws Exception {
+        String user = "stream-limited-" + Long.toString(System.nanoTime(), 36);
+        String stream = streams.uniqueName("forbidden", 0);
+        // May write to and read from anything, configure (create) nothing: the stream cannot be made.
+        ServerControl.addBrokerUser(user, "limited", "^$", ".*", ".*");
+        Map<String, String> config = config("stream-refused", stream);
+        config.put("debezium.sink.rabbitmqstream.username", user);
+        config.put("debezium.sink.rabbitmqstream.password", "limited");
+        try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
+            write("stream-refused", 5, 0);
+            await().atMost(Duration.ofSeconds(60)).until(() -> deadLetters("stream-refused").size() == 5);
+            assertThat(deadLetters("stream-refused")).allSatisfy(reason -> assertThat(reason)
+                    .contains("stream '" + stream + "' does not exist and cannot be created", "configure permission"));
+            assertThat(relay.log()).contains("does not exist and cannot be created").doesNotContain("Exception");
+        }
+        finally {
+            ServerControl.deleteBrokerUser(user);
+        }
+
+        String large = streams.uniqueName("large", 0);
+        Map<String, String> big = config("stream-large", large);
+        try (RelayProcess relay = RelayProcess.start(dir, big).awaitReady(Duration.ofSeconds(60))) {
+            try (Connection c = db.connect(); Statement s = c.createStatement()) {
+                // 2 MB of payload: above the 1 MiB frame RabbitMQ's stream listener takes by default.
+                s.execute("INSERT INTO outbox_event (id, aggregatetype, aggregateid, type, payload) VALUES (gen_random_uuid(), 'Order', "
+                        + "'huge-1', 'Big', jsonb_build_object('agg', 'huge-1', 'seq', 1, 'pad', repeat('x', 2000000)))");
+            }
+            write("stream-large", 20, 0);
+            Set<String> small = committedIds("stream-large");
+            List<StreamedMessage> messages = streams.readAll(large, 20, Duration.ofSeconds(2), Duration.ofSeconds(60));
+            assertThat(DeliveryCheck.ofStream(messages, small).lost()).as("the events behind the large one arrive").isZero();
+            await().atMost(Duration.ofSeconds(30)).until(() -> deadLetters("stream-large").size() == 1);
+            assertThat(deadLetters("stream-large").get(0)).contains("too large", "frame");
+        }
+    }
+
+    @Test
+    void aBrokerWithoutTheStreamListenerIsNamedAtStart() throws Exception {
+        Map<String, String> config = debeziumServerConfig("stream-noplugin", streams.uniqueName("none", 0), "127.0.0.1", 1);
+        try (RelayProcess relay = RelayProcess.start(dir, config)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> relay.log().contains("rabbitmq_stream"));
+            assertThat(relay.log()).contains("cannot connect to RabbitMQ Streams at 127.0.0.1:1", "rabbitmq-plugins enable rabbitmq_stream");
+        }
+    }
+
+    private DeliveryCheck streamThrough(String relayName, String fault, Fault action) throws Exception {
+        return streamThrough(relayName, fault, null, action);
+    }
+
+    private DeliveryCheck streamThrough(String relayName, String fault, StallingProxy proxy, Fault action) throws Exception {
+        String stream = streams.uniqueName(relayName, 0);
+        Map<String, String> config = proxy == null ? config(relayName, stream) : debeziumServerConfig(relayName, stream, proxy.host(), proxy.port());
+        config.put("debezium.sink.rabbitmqstream.producer.confirmTimeout", "5");
+        RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
+        try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", relayName, 20, EVENTS, PER_SECOND)) {
+            RelayProcess running = relay;
+            await().atMost(Duration.ofSeconds(60)).until(() -> running.gauge("outbox_relay_events_confirmed_total") >= EVENTS / 4.0);
+            relay = action.inject(relay, config);
+            assertThat(writer.join(180_000)).as("the writer finished").isTrue();
+            Set<String> committed = committedIds(relayName);
+            assertThat(committed).hasSize(EVENTS);
+            List<StreamedMessage> messages = streams.readAll(stream, committed.size(), Duration.ofSeconds(3), Duration.ofSeconds(180));
+            DeliveryCheck check = DeliveryCheck.ofStream(messages, committed);
+            FaultIT.report("stream: " + fault + ": " + check);
+            assertThat(check.lost()).as("nothing lost: " + check).isZero();
+            assertThat(check.orderViolations()).isEmpty();
+            assertThat(messages).allSatisfy(m -> assertThat(committed).contains(m.messageId()));
+            assertThat(relay.isAlive()).isTrue();
+            return check;
+        }
+        finally {
+            relay.close();
+        }
+    }
+
+    private static void write(String prefix, int events, int perSecond) throws Exception {
+        try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", prefix, 5, events, perSecond)) {
+            assertThat(writer.join(60_000)).isTrue();
+        }
+    }
+
+    private static Set<String> committedIds(String prefix) throws Exception {
+        return OutboxWriter.committedIds(db::connect, "outbox_event", prefix + "-");
+    }
+
+    private static Map<String, String> aggregatesById(String prefix) throws Exception {
+        Map<String, String> byId = new HashMap<>();
+        try (Connection c = db.connect(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT id::text, aggregateid FROM outbox_event WHERE aggregateid LIKE '" + prefix + "-%'")) {
+            while (rs.next()) {
+                byId.put(rs.getString(1), rs.getString(2));
+            }
+        }
+        return byId;
+    }
+
+    private static List<String> deadLetters(String relayName) throws Exception {
+        List<String> reasons = new ArrayList<>();
+        try (Connection c = db.connect(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT reason FROM outbox_relay_dead_letter WHERE relay_name = '" + relayName + "' ORDER BY id")) {
+            while (rs.next()) {
+                reasons.add(rs.getString(1));
+            }
+        }
+        catch (java.sql.SQLException e) {
+            // The table is made by the first relay that parks; until then there is nothing.
+        }
+        return reasons;
+    }
+}

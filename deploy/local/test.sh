@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command on a fresh Debian/Ubuntu machine: installs a JDK and Maven if missing,
 # prepares PostgreSQL (wal_level=logical) and RabbitMQ with services.sh, then runs every unit and
-# integration test, then validates deploy/ (manifests, dashboard, alerts) with deploy/validate.sh.
+# integration test, then validates deploy/ (manifests, dashboard, alerts) with deploy/validate.sh,
+# runs the demo, and finally runs the stream, super stream, relay and fault tests again against
+# Debian trixie's RabbitMQ 4.0 and PostgreSQL 17 (deploy/local/trixie.sh; skip with TRIXIE=0).
 # Extra arguments go to Maven, e.g. deploy/local/test.sh -pl offset-store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,3 +31,14 @@ if [ "$(printf '%s\n' "$demo_out" | grep -c 'OrderPlaced\|OrderPaid\|OrderShippe
   echo "test.sh: the demo's 5 events did not all arrive"; exit 1
 fi
 echo "demo: 5 events delivered, no FAIL line, no slot left behind"
+
+if [ "${TRIXIE:-1}" != "0" ]; then
+  echo "test.sh: the stream, super stream, relay and fault tests against Debian trixie's RabbitMQ 4.0 and PostgreSQL 17"
+  bash deploy/local/trixie.sh up
+  (
+    eval "$(bash deploy/local/trixie.sh env)"
+    mvn -B verify -pl connector -am -Dtest=none -Dit.test='StreamIT,RelayIT,FaultIT' \
+      -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false "$@"
+  )
+  bash deploy/local/trixie.sh down
+fi

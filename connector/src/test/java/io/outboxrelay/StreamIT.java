@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.RelayFiles;
@@ -217,6 +218,31 @@ class StreamIT {
             await().atMost(Duration.ofSeconds(60)).until(() -> relay.log().contains("rabbitmq_stream"));
             assertThat(relay.log()).contains("cannot connect to RabbitMQ Streams at 127.0.0.1:1", "rabbitmq-plugins enable rabbitmq_stream");
         }
+    }
+
+    @Test
+    void checkCreatesOrFindsTheStreamAndTailReadsIt() throws Exception {
+        String stream = streams.uniqueName("checked", 0);
+        Map<String, String> config = config("stream-checked", stream);
+        Path file = RelayFiles.write(dir, config);
+        CliRun first = CliRun.of("check", "--config", file.toString());
+        assertThat(first.out()).contains("[ OK ] RabbitMQ Streams reachable at " + streams.server().host() + ":" + streams.server().port(),
+                "stream '" + stream + "' did not exist and was created", "stream connection is not TLS (loopback)").doesNotContain("[FAIL]");
+        assertThat(CliRun.of("check", "--config", file.toString()).out()).contains("stream '" + stream + "' exists; producer 'stream-checked'");
+
+        try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
+            write("stream-checked", 10, 0);
+            streams.readAll(stream, 10, Duration.ofSeconds(1), Duration.ofSeconds(60));
+        }
+        CliRun tail = CliRun.of("tail", "--config", file.toString(), "--from", "first", "--count", "10", "--timeout", "30");
+        assertThat(tail.exit()).isZero();
+        assertThat(tail.out()).contains("reading stream '" + stream + "' from first");
+        assertThat(tail.out().lines().filter(l -> l.contains("type=T key=stream-checked-")).count()).isEqualTo(10);
+
+        Map<String, String> nowhere = debeziumServerConfig("stream-checked", stream, "127.0.0.1", 1);
+        CliRun refused = CliRun.of("check", "--config", RelayFiles.write(dir, nowhere).toString());
+        assertThat(refused.out()).contains("[FAIL] cannot connect to RabbitMQ Streams at 127.0.0.1:1", "rabbitmq-plugins enable rabbitmq_stream");
+        assertThat(refused.exit()).isNotZero();
     }
 
     private DeliveryCheck streamThrough(String relayName, String fault, Fault action) throws Exception {

@@ -24,6 +24,9 @@ import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.SinkConfig;
+import io.outboxrelay.config.StreamSinkConfig;
+import io.outboxrelay.sink.StreamEnvironments;
+import com.rabbitmq.stream.Environment;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
@@ -48,7 +51,12 @@ public final class Preflight {
     public List<CheckResult> run() {
         results.add(CheckResult.ok("configuration is valid (relay '" + config.name() + "', slot " + config.slotName() + ")"));
         checkPostgres();
-        checkBroker();
+        if (config.streams()) {
+            checkStreams();
+        }
+        else {
+            checkBroker();
+        }
         return results;
     }
 
@@ -318,6 +326,52 @@ public final class Preflight {
             results.add(CheckResult.fail("RabbitMQ at " + where + " as " + factory.getUsername() + " refused: "
                     + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName())
                     + " — check debezium.sink.rabbitmq.connection.* and that the broker runs"));
+        }
+    }
+
+    /** The stream listener, the stream (or super stream) and TLS, for {@code debezium.sink.type=rabbitmqstream}. */
+    private void checkStreams() {
+        StreamSinkConfig stream = config.stream();
+        String where = stream.host() + ":" + stream.port() + " (vhost " + stream.virtualHost() + ")";
+        try (Environment env = StreamEnvironments.open(stream, "outbox-relay check")) {
+            results.add(CheckResult.ok("RabbitMQ Streams reachable at " + where + " as " + stream.username()));
+            if (!stream.tls().enabled()) {
+                results.add(loopback(stream.host()) ? CheckResult.ok("stream connection is not TLS (loopback)")
+                        : CheckResult.warn("stream connection to " + stream.host() + " is not TLS: credentials and events cross the network in clear; set "
+                                + StreamSinkConfig.PREFIX + "tls.enable=true (and port to the TLS stream listener, usually 5551)"));
+            }
+            else {
+                results.add(stream.tls().hostnameVerification() ? CheckResult.ok("stream connection is TLS, server certificate and host name verified")
+                        : CheckResult.warn("stream connection is TLS, server certificate verified, host name not (" + StreamSinkConfig.PREFIX
+                                + "tls.hostname.verification=false)"));
+            }
+            String name = stream.stream();
+            if (name == null) {
+                results.add(CheckResult.ok("stream: the topic name per event (" + StreamSinkConfig.PREFIX + "stream unset); each is created when first used"));
+                return;
+            }
+            String kind = stream.superStream() ? "super stream '" : "stream '";
+            String probe = stream.superStream() ? stream.partitionStreams(name).get(0) : name;
+            if (env.streamExists(probe)) {
+                results.add(CheckResult.ok(kind + name + "' exists; producer '" + stream.producerName() + "' de-duplicates what is published again"));
+                return;
+            }
+            // Made now, as the relay would at its start: whether it can be made is what matters, and asking is making.
+            var creator = env.streamCreator();
+            creator = stream.superStream() ? (stream.bindingKeys().isEmpty() ? creator.name(name).superStream().partitions(stream.partitions())
+                    : creator.name(name).superStream().bindingKeys(stream.bindingKeys().toArray(String[]::new))).creator() : creator.stream(name);
+            try {
+                creator.create();
+                results.add(CheckResult.ok(kind + name + "' did not exist and was created, as the relay would at start"));
+            }
+            catch (RuntimeException e) {
+                results.add(CheckResult.fail(kind + name + "' does not exist and cannot be created as " + stream.username() + " (" + e.getMessage()
+                        + "): create it, or grant the configure permission on it"
+                        + (stream.superStream() ? "; super streams need RabbitMQ 3.11+" : "")));
+            }
+        }
+        catch (RuntimeException e) {
+            results.add(CheckResult.fail(StreamEnvironments.explain(stream, e)));
         }
     }
 }

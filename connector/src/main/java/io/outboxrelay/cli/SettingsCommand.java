@@ -26,6 +26,10 @@ final class SettingsCommand implements Callable<Integer> {
         out.println("### debezium.sink.rabbitmq.*");
         out.println();
         out.print(SettingsDoc.sink());
+        out.println();
+        out.println("### debezium.sink.rabbitmqstream.*");
+        out.println();
+        out.print(SettingsDoc.stream());
         out.flush();
         return 0;
     }

@@ -22,6 +22,11 @@ public final class SettingsDoc {
                 + "`connection.heartbeat`, ...). Automatic recovery is always off: the sink reconnects itself so it can republish the unconfirmed tail |\n");
     }
 
+    /** The {@code debezium.sink.rabbitmqstream.*} table, keys without the prefix. */
+    public static String stream() {
+        return table(Settings.STREAM, Settings.STREAM_PREFIX, null);
+    }
+
     private static String table(ConfigDef def, String stripPrefix, String firstRow) {
         StringBuilder out = new StringBuilder("| key | default | meaning |\n|---|---|---|\n");
         if (firstRow != null) {

@@ -58,6 +58,44 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void aDebeziumServerStreamSinkConfigurationIsReadWithItsMeanings() throws Exception {
+        RelayConfig config = load("debezium.sink.type=rabbitmqstream", "debezium.sink.rabbitmqstream.connection.host=old",
+                "debezium.sink.rabbitmqstream.host=streams", "debezium.sink.rabbitmqstream.port=5551", "debezium.sink.rabbitmqstream.username=relay",
+                "debezium.sink.rabbitmqstream.password=secret", "debezium.sink.rabbitmqstream.stream=orders",
+                "debezium.sink.rabbitmqstream.stream.maxAge=P7D", "debezium.sink.rabbitmqstream.stream.maxLength=10gb",
+                "debezium.sink.rabbitmqstream.superStream.enable=true", "debezium.sink.rabbitmqstream.superStream.bindingKeys=a,b",
+                "debezium.sink.rabbitmqstream.producer.confirmTimeout=7", "debezium.sink.rabbitmqstream.producer.maxUnconfirmedMessages=500");
+        assertThat(config.streams()).isTrue();
+        StreamSinkConfig stream = config.stream();
+        // The deprecated connection.host wins when set, as in Debezium Server; the port comes from port.
+        assertThat(stream.host()).isEqualTo("old");
+        assertThat(stream.port()).isEqualTo(5551);
+        assertThat(stream.password().value()).isEqualTo("secret");
+        assertThat(stream.maxAge()).isEqualTo(java.time.Duration.ofDays(7));
+        assertThat(stream.partitionStreams("orders")).containsExactly("orders-a", "orders-b");
+        assertThat(stream.producerName()).as("the producer is named after the relay by default").isEqualTo("Orders Relay");
+        assertThat(config.delivery().ackTimeout()).hasSeconds(7);
+        assertThat(config.delivery().ackTimeoutKey()).isEqualTo("debezium.sink.rabbitmqstream.producer.confirmTimeout");
+        assertThat(config.delivery().maxInFlight()).isEqualTo(500);
+        assertThat(config.warnings()).anyMatch(w -> w.contains("connection.host and") && w.contains("deprecated"))
+                .anyMatch(w -> w.startsWith("debezium.sink.rabbitmq.connection.host, debezium.sink.rabbitmq.exchange belong to the rabbitmq sink"));
+    }
+
+    @Test
+    void streamSettingsThatWouldBreakDeduplicationOrDoNotParseAreRefused() {
+        assertThatThrownBy(() -> load("debezium.sink.type=rabbitmqstream", "debezium.sink.rabbitmqstream.producer.subEntrySize=10",
+                "debezium.sink.rabbitmqstream.stream.maxAge=7 days", "debezium.sink.rabbitmqstream.stream.maxSegmentSize=big",
+                "debezium.sink.rabbitmqstream.stram=orders", "debezium.sink.type2=x"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems())
+                        .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.producer.subEntrySize=10 cannot be used") && p.contains("de-duplicates whole batches"))
+                        .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stream.maxAge=7 days is not an ISO-8601 duration"))
+                        .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stream.maxSegmentSize=big is not a byte capacity"))
+                        .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stram is not a setting of the RabbitMQ Streams sink") && p.contains("stream")));
+        assertThatThrownBy(() -> load("debezium.sink.type=kafka")).isInstanceOfSatisfying(ConfigProblems.class,
+                e -> assertThat(e.problems()).anyMatch(p -> p.contains("rabbitmqstream for streams")));
+    }
+
+    @Test
     void minimalFileGetsTheRelayDefaults() throws Exception {
         Properties engine = load().engineProperties();
         assertThat(engine).containsEntry("name", "Orders Relay")
@@ -193,13 +231,13 @@ class RelayConfigLoaderTest {
         assertThatThrownBy(() -> load("debezium.sink.type=kafka", "relay.shutdown.grace.ms=soon", "debezium.sink.rabbitmq.autoCreateRoutingKey=yes",
                 "relay.colour=blue", "relay.log.format=xml", "relay.http.port=70000", "debezium.sink.kafka.producer.x=1"))
                 .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).containsExactlyInAnyOrder(
-                        "debezium.sink.type=kafka is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq)",
+                        "debezium.sink.type=kafka is not supported: outbox-relay publishes to RabbitMQ (use rabbitmq for exchanges and queues, rabbitmqstream for streams)",
                         "relay.shutdown.grace.ms=soon is not a whole number",
                         "debezium.sink.rabbitmq.autoCreateRoutingKey=yes is not a boolean: use true or false",
                         "relay.colour is not a relay setting (`outbox-relay settings` lists them)",
                         "relay.log.format=xml is not one of text, json",
                         "relay.http.port=70000 is out of range: use 0..65535",
-                        "debezium.sink.kafka.producer.x belongs to another sink; outbox-relay only has debezium.sink.rabbitmq.*"));
+                        "debezium.sink.kafka.producer.x belongs to another sink; outbox-relay has debezium.sink.rabbitmq.* and debezium.sink.rabbitmqstream.*"));
     }
 
     @Test

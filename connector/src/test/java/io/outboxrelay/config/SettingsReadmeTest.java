@@ -15,15 +15,18 @@ class SettingsReadmeTest {
         String readme = Files.readString(readme());
         assertThat(block(readme, "relay")).as("README's relay.* table; regenerate with `outbox-relay settings`").isEqualTo(SettingsDoc.relay());
         assertThat(block(readme, "sink")).as("README's debezium.sink.rabbitmq.* table; regenerate with `outbox-relay settings`").isEqualTo(SettingsDoc.sink());
+        assertThat(block(readme, "stream")).as("README's debezium.sink.rabbitmqstream.* table; regenerate with `outbox-relay settings`")
+                .isEqualTo(SettingsDoc.stream());
     }
 
     @Test
     void everyDeclaredKeyHasAMeaningAndTheLoaderKnowsItsNamespace() {
-        for (var def : new org.apache.kafka.common.config.ConfigDef[] { Settings.RELAY, Settings.SINK }) {
+        for (var def : new org.apache.kafka.common.config.ConfigDef[] { Settings.RELAY, Settings.SINK, Settings.STREAM }) {
             def.configKeys().values().forEach(k -> assertThat(k.documentation).as(k.name).isNotBlank());
         }
         assertThat(Settings.RELAY.names()).allMatch(n -> n.startsWith(Settings.RELAY_PREFIX));
         assertThat(Settings.SINK.names()).allMatch(n -> n.startsWith(Settings.SINK_PREFIX));
+        assertThat(Settings.STREAM.names()).allMatch(n -> n.startsWith(Settings.STREAM_PREFIX));
     }
 
     private static String block(String readme, String tag) {

@@ -62,6 +62,25 @@ final class BenchRelay {
         return p;
     }
 
+    /** A stream of its own for each run and subject, so that every run reads only its own messages. */
+    static String streamName(String slot, String subject) {
+        return "outbox-relay-bench-" + subject + "-" + slot;
+    }
+
+    /** The stream sink's lines, in Debezium Server's vocabulary, for the relay and Debezium Server alike. */
+    static Map<String, String> streamEndpoints(String stream) {
+        TestServers.StreamEndpoint s = TestServers.streams();
+        TestServers.RabbitEndpoint rabbit = TestServers.rabbitMq();
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("debezium.sink.type", "rabbitmqstream");
+        p.put("debezium.sink.rabbitmqstream.host", s.host());
+        p.put("debezium.sink.rabbitmqstream.port", Integer.toString(s.port()));
+        p.put("debezium.sink.rabbitmqstream.username", rabbit.user());
+        p.put("debezium.sink.rabbitmqstream.password", rabbit.password());
+        p.put("debezium.sink.rabbitmqstream.stream", stream);
+        return p;
+    }
+
     /** Starts the relay and returns it with the seconds from process start to readiness (streaming). */
     static Started start(Map<String, String> config) throws Exception {
         Path dir = Files.createTempDirectory("outbox-relay-bench");

@@ -57,6 +57,14 @@ public final class Benchmark implements Callable<Integer> {
             + "or DEBEZIUM_SERVER_JAVA_HOME).")
     boolean debeziumServer;
 
+    @Option(names = "--streams", description = "Also runs every workload through the relay's RabbitMQ Streams sink (debezium.sink.type=rabbitmqstream) "
+            + "and, with --debezium-server, through Debezium Server's rabbitmqstream sink; each run publishes to a stream of its own, read back from its first message.")
+    boolean streams;
+
+    @Option(names = "--kill", description = "Adds a workload that SIGKILLs each subject a third of the way through a steady run and starts it again, "
+            + "to count the duplicates a crash leaves (the rate and length of --steady-rate and --steady-seconds).")
+    boolean kill;
+
     @Option(names = { "-p", "--relay-property" }, paramLabel = "KEY=VALUE", description = "Adds or overrides a line of the relay's configuration (repeatable), to compare settings.")
     Map<String, String> relayProperties = new java.util.LinkedHashMap<>();
 
@@ -80,10 +88,19 @@ public final class Benchmark implements Callable<Integer> {
         if (steadySeconds > 0) {
             workloads.add(Workload.steady(steadyRate, steadySeconds, steadyWarmUpSeconds));
         }
+        if (kill) {
+            workloads.add(Workload.steadyWithKill(steadyRate, Math.max(steadySeconds, 9), Math.max(steadySeconds, 9) / 3));
+        }
         List<Subject> subjects = new ArrayList<>();
-        subjects.add(new RelaySubject(window, relayProperties));
+        subjects.add(new RelaySubject(window, relayProperties, false));
         if (debeziumServer) {
             DebeziumServerSubject.both().forEach(subjects::add);
+        }
+        if (streams) {
+            subjects.add(new RelaySubject(window, relayProperties, true));
+            if (debeziumServer) {
+                DebeziumServerSubject.both(true).forEach(subjects::add);
+            }
         }
         List<RunResult> results = new ArrayList<>();
         for (Workload w : workloads) {
@@ -134,25 +151,54 @@ public final class Benchmark implements Callable<Integer> {
 
     private RunResult run(BenchDatabase db, TestBroker broker, Workload workload, Subject subject) throws Exception {
         db.truncate();
-        String slot = "bench_" + workload.prefix().replace("-", "");
+        // A slot (and relay name, and offsets) per workload and subject: no subject resumes from another's offsets.
+        String slot = "bench_" + workload.prefix().replace("-", "") + "_" + subject.label().replaceAll("[^a-z0-9]+", "_");
         BenchRelay.declareTopology(broker);
-        try (Connection amqp = broker.newConnection()) {
-            Subject.Running running = subject.start(db, slot);
-            try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, subject::normalise)) {
+        String stream = subject.stream(slot);
+        try (Connection amqp = broker.newConnection(); com.rabbitmq.stream.Environment env = stream == null ? null : streams()) {
+            if (stream != null) {
+                // Made beforehand and empty: Debezium Server makes it only at its first event, too late for the consumer.
+                if (env.streamExists(stream)) {
+                    env.deleteStream(stream);
+                }
+                env.streamCreator().stream(stream).create();
+            }
+            java.util.concurrent.atomic.AtomicReference<Subject.Running> current = new java.util.concurrent.atomic.AtomicReference<>(subject.start(db, slot));
+            Subject.Running running = current.get();
+            try (LatencyConsumer consumer = stream == null ? LatencyConsumer.start(amqp, BenchRelay.QUEUE, subject::normalise)
+                    : LatencyConsumer.startStream(env, stream, subject::normalise)) {
                 workload.warmUp(db);
                 if (!consumer.awaitIds(db.ids("warmup-"), Duration.ofMinutes(5))) {
                     System.out.println("  the warm-up events did not all arrive");
                 }
                 int warmUpDeliveries = consumer.count();
                 double cpuBefore = ProcessUsage.cpuSeconds(running.pid());
+                Thread killer = null;
+                if (workload.killAfterSeconds() > 0) {
+                    killer = new Thread(() -> {
+                        try {
+                            Thread.sleep(workload.killAfterSeconds() * 1000L);
+                            current.set(current.get().killAndRestart());
+                        }
+                        catch (Exception e) {
+                            System.out.println("  could not kill and restart " + subject.label() + ": " + e.getMessage());
+                        }
+                    }, "bench-killer");
+                    killer.start();
+                }
                 Workload.Written written = workload.write(db);
+                if (killer != null) {
+                    killer.join();
+                }
                 Set<String> ids = db.ids(workload.prefix());
                 if (!consumer.awaitIds(ids, Duration.ofMinutes(10))) {
                     System.out.println("  not everything arrived within 10 minutes");
                 }
                 Thread.sleep(1_000);
-                double cpu = ProcessUsage.cpuSeconds(running.pid()) - cpuBefore;
-                long rss = ProcessUsage.peakRssBytes(running.pid());
+                // After a kill the process is another one: its CPU and memory say nothing of the run.
+                boolean killed = current.get() != running;
+                double cpu = killed ? Double.NaN : ProcessUsage.cpuSeconds(running.pid()) - cpuBefore;
+                long rss = killed ? 0 : ProcessUsage.peakRssBytes(running.pid());
                 List<Delivery> deliveries = consumer.deliveries();
                 List<Long> arrivals = consumer.arrivals();
                 deliveries = deliveries.subList(warmUpDeliveries, deliveries.size());
@@ -177,10 +223,21 @@ public final class Benchmark implements Callable<Integer> {
                         check.duplicates(), check.lost(), check.orderViolations().size(), rss, cpu, running.startSeconds());
             }
             finally {
-                running.close();
+                current.get().close();
                 db.dropSlot(slot);
+                if (stream != null) {
+                    env.deleteStream(stream);
+                }
             }
         }
+    }
+
+    private static com.rabbitmq.stream.Environment streams() {
+        io.outboxrelay.testing.TestServers.StreamEndpoint s = io.outboxrelay.testing.TestServers.streams();
+        io.outboxrelay.testing.TestServers.RabbitEndpoint r = io.outboxrelay.testing.TestServers.rabbitMq();
+        com.rabbitmq.stream.Address entry = new com.rabbitmq.stream.Address(s.host(), s.port());
+        return com.rabbitmq.stream.Environment.builder().host(s.host()).port(s.port()).addressResolver(a -> entry)
+                .username(r.user()).password(r.password()).build();
     }
 
     private void writeCsv(String name, Workload.Written written, Map<String, Long> firstArrival) throws java.io.IOException {

@@ -44,34 +44,51 @@ final class DebeziumServerSubject implements Subject {
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     private final boolean tuned;
+    private final boolean streams;
     private final Path javaHome;
 
-    private DebeziumServerSubject(boolean tuned, Path javaHome) {
+    private DebeziumServerSubject(boolean tuned, boolean streams, Path javaHome) {
         this.tuned = tuned;
+        this.streams = streams;
         this.javaHome = javaHome;
     }
 
     /** Debezium Server with its defaults, and tuned; fails with what to do when the distribution or a Java 21+ is missing. */
     static Stream<Subject> both() {
+        return both(false);
+    }
+
+    /** The same with its {@code rabbitmqstream} sink ({@code streams}) or its RabbitMQ sink. */
+    static Stream<Subject> both(boolean streams) {
         if (!Files.isExecutable(HOME.resolve("run.sh"))) {
             throw new IllegalStateException("Debezium Server is not unpacked in " + HOME + ": run bench/debezium-server.sh (bench/run.sh does when given --debezium-server)");
         }
         Path java = javaHome().orElseThrow(() -> new IllegalStateException(
                 "Debezium Server 3.6 needs Java 21 or later: none under /usr/lib/jvm; set DEBEZIUM_SERVER_JAVA_HOME"));
-        return Stream.of(new DebeziumServerSubject(false, java), new DebeziumServerSubject(true, java));
+        return Stream.of(new DebeziumServerSubject(false, streams, java), new DebeziumServerSubject(true, streams, java));
     }
 
     @Override
     public String label() {
-        return tuned ? "debezium-server tuned" : "debezium-server";
+        return (streams ? "ds stream" : "debezium-server") + (tuned ? " tuned" : "");
+    }
+
+    @Override
+    public String stream(String slot) {
+        return streams ? BenchRelay.streamName(slot, tuned ? "ds-tuned" : "ds") : null;
     }
 
     @Override
     public Running start(BenchDatabase db, String slot) throws Exception {
-        int port = freePort();
         Path offsets = HOME.resolve("data").resolve(slot + ".offsets").toAbsolutePath();
         Files.createDirectories(offsets.getParent());
         Files.deleteIfExists(offsets);
+        return launch(db, slot, offsets);
+    }
+
+    /** Starts it on {@code slot} with the offsets in {@code offsets} (kept from an earlier run of it, if any). */
+    private Running launch(BenchDatabase db, String slot, Path offsets) throws Exception {
+        int port = freePort();
         Files.writeString(HOME.resolve("config/application.properties"), config(db, slot, port, offsets).entrySet().stream()
                 .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining("\n", "", "\n")));
         Path logs = Files.createDirectories(Path.of("bench/target/logs"));
@@ -103,6 +120,13 @@ final class DebeziumServerSubject implements Subject {
             }
 
             @Override
+            public Running killAndRestart() throws Exception {
+                process.destroyForcibly();
+                process.waitFor(30, TimeUnit.SECONDS);
+                return launch(db, slot, offsets);
+            }
+
+            @Override
             public void close() throws InterruptedException {
                 process.destroy();
                 if (!process.waitFor(60, TimeUnit.SECONDS)) {
@@ -117,6 +141,10 @@ final class DebeziumServerSubject implements Subject {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("debezium.sink.type", "rabbitmq");
         p.putAll(BenchRelay.endpoints(db));
+        if (streams) {
+            p.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
+            p.putAll(BenchRelay.streamEndpoints(stream(slot)));
+        }
         p.put("debezium.source.connector.class", "io.debezium.connector.postgresql.PostgresConnector");
         p.put("debezium.source.offset.storage.file.filename", offsets.toString());
         p.put("debezium.source.topic.prefix", slot);

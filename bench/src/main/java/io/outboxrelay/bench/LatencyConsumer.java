@@ -23,6 +23,8 @@ import com.rabbitmq.client.Envelope;
 final class LatencyConsumer implements AutoCloseable {
 
     private final Channel channel;
+    /** Set instead of the channel when it reads a stream. */
+    private com.rabbitmq.stream.Consumer streamConsumer;
     private final List<Delivery> deliveries = new ArrayList<>();
     private final List<Long> arrivals = new ArrayList<>();
 
@@ -56,6 +58,27 @@ final class LatencyConsumer implements AutoCloseable {
                 }
             }
         });
+        return consumer;
+    }
+
+    /**
+     * Reads {@code stream} from its first message, each one as a delivery: message id, the
+     * application properties as headers, the body; what Debezium Server's stream sink and the
+     * relay's both put in a stream.
+     */
+    static LatencyConsumer startStream(com.rabbitmq.stream.Environment env, String stream, UnaryOperator<Delivery> normalise) {
+        LatencyConsumer consumer = new LatencyConsumer(null);
+        consumer.streamConsumer = env.consumerBuilder().stream(stream).offset(com.rabbitmq.stream.OffsetSpecification.first())
+                .messageHandler((context, m) -> {
+                    long at = System.nanoTime();
+                    java.util.Map<String, Object> headers = new java.util.HashMap<>();
+                    if (m.getApplicationProperties() != null) {
+                        m.getApplicationProperties().forEach((k, v) -> headers.put(k, v == null ? null : String.valueOf(v)));
+                    }
+                    AMQP.BasicProperties props = new AMQP.BasicProperties.Builder()
+                            .messageId(m.getProperties() == null ? null : m.getProperties().getMessageIdAsString()).headers(headers).build();
+                    consumer.add(normalise.apply(new Delivery(new Envelope(context.offset(), false, "", stream), props, m.getBodyAsBinary())), at);
+                }).build();
         return consumer;
     }
 
@@ -99,6 +122,10 @@ final class LatencyConsumer implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (streamConsumer != null) {
+            streamConsumer.close();
+            return;
+        }
         try {
             channel.close();
         }

@@ -15,6 +15,11 @@ interface Subject {
     /** Starts it on a new replication slot named {@code slot}; returns once it streams. */
     Running start(BenchDatabase db, String slot) throws Exception;
 
+    /** The RabbitMQ stream it publishes to for the run on {@code slot}, or null when it publishes to the benchmark's exchange. */
+    default String stream(String slot) {
+        return null;
+    }
+
     /**
      * The delivery as the checks read it: the outbox event id as its message id and the event
      * payload as its body. The relay sends exactly that; Debezium Server carries the id in a header.
@@ -30,6 +35,9 @@ interface Subject {
 
         /** Seconds from process start to streaming. */
         double startSeconds();
+
+        /** Kills the process (SIGKILL) and starts it again on the same slot and offsets; returns the new one once it streams. */
+        Running killAndRestart() throws Exception;
 
         @Override
         void close() throws InterruptedException;

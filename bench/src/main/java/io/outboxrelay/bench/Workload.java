@@ -35,6 +35,11 @@ interface Workload {
 
     Written write(BenchDatabase db) throws Exception;
 
+    /** Seconds after the first measured event at which the subject is SIGKILLed and started again; 0: never. */
+    default int killAfterSeconds() {
+        return 0;
+    }
+
     /** Events written before the measured ones, under the aggregate prefix {@code warmup-}; none by default. */
     default void warmUp(BenchDatabase db) throws Exception {
     }
@@ -122,6 +127,35 @@ interface Workload {
             @Override
             public Written write(BenchDatabase db) throws Exception {
                 try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "steady", 1000, perSecond * seconds, perSecond, PAYLOAD_BYTES)) {
+                    writer.join(Long.MAX_VALUE);
+                    Map<String, Long> commits = new HashMap<>(writer.commitNanos());
+                    return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(System.nanoTime()));
+                }
+            }
+        };
+    }
+
+    /** {@code perSecond} single-row transactions a second for {@code seconds}, the subject killed (SIGKILL) and restarted after {@code killAfter} s. */
+    static Workload steadyWithKill(int perSecond, int seconds, int killAfter) {
+        return new Workload() {
+            @Override
+            public String label() {
+                return "kill: " + perSecond + "/s, " + seconds + " s, SIGKILL at " + killAfter + " s";
+            }
+
+            @Override
+            public String prefix() {
+                return "kill-";
+            }
+
+            @Override
+            public int killAfterSeconds() {
+                return killAfter;
+            }
+
+            @Override
+            public Written write(BenchDatabase db) throws Exception {
+                try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "kill", 1000, perSecond * seconds, perSecond, PAYLOAD_BYTES)) {
                     writer.join(Long.MAX_VALUE);
                     Map<String, Long> commits = new HashMap<>(writer.commitNanos());
                     return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(System.nanoTime()));

@@ -222,6 +222,8 @@ final class StreamConnection implements Transport {
             missing.put(stream, new Missing(reason, System.nanoTime() + RETRY_CREATE.toNanos()));
             throw new StreamUnavailable(reason);
         }
+        // Before the producer is made: two producers of one name on one stream are one too many for the broker.
+        warnIfAhead(env, stream);
         try {
             ProducerBuilder b = env.producerBuilder().name(config.producerName());
             if (config.superStream()) {
@@ -247,7 +249,6 @@ final class StreamConnection implements Transport {
         catch (StreamException | IllegalArgumentException | IllegalStateException e) {
             throw new IOException("cannot make the producer '" + config.producerName() + "' for stream '" + stream + "': " + e.getMessage(), e);
         }
-        warnIfAhead(env, stream);
         producers.put(stream, producer);
         return producer;
     }

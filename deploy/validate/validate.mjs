@@ -24,7 +24,11 @@ async function modelFor(apiVersion, kind) {
   return module[kind];
 }
 
-for (const file of readdirSync(join(deploy, "kubernetes")).filter((f) => f.endsWith(".yaml"))) {
+const manifests = [
+  ...readdirSync(join(deploy, "kubernetes")).filter((f) => f.endsWith(".yaml")),
+  ...readdirSync(join(deploy, "kubernetes", "shards")).filter((f) => f.endsWith(".yaml")).map((f) => join("shards", f)),
+];
+for (const file of manifests) {
   const text = readFileSync(join(deploy, "kubernetes", file), "utf8");
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length) {
@@ -34,7 +38,8 @@ for (const file of readdirSync(join(deploy, "kubernetes")).filter((f) => f.endsW
     const obj = doc.toJS();
     if (obj.kind === "Kustomization") {
       for (const resource of obj.resources) {
-        if (!readdirSync(join(deploy, "kubernetes")).includes(resource)) {
+        const base = dirname(join(deploy, "kubernetes", file));
+        if (!readdirSync(dirname(join(base, resource))).includes(resource.split("/").pop())) {
           problems.push(`kubernetes/${file}: resource ${resource} does not exist`);
         }
       }

@@ -47,8 +47,11 @@ final class BenchDatabase {
 
     void dropSlot(String slot) throws SQLException {
         try (Connection c = connect(); PreparedStatement ps = c.prepareStatement(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ? AND NOT active")) {
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE (slot_name = ? OR slot_name ~ ('^' || ? || '_[0-9]+of[0-9]+$')) "
+                        + "AND NOT active")) {
+            // The slot, and a sharded run's slots (<slot>_<k>of<N>).
             ps.setString(1, slot);
+            ps.setString(2, slot);
             ps.execute();
         }
     }

@@ -89,7 +89,10 @@ final class BenchRelay {
         long deadline = t0 + Duration.ofSeconds(60).toNanos();
         while (relay.get("/q/health/ready").status() != 200) {
             if (!relay.isAlive() || System.nanoTime() > deadline) {
-                throw new IllegalStateException("the relay did not become ready:\n" + relay.log());
+                String log = relay.log();
+                // Not left running: it would hold its slot, and the next run's database, after the benchmark gave up on it.
+                relay.kill();
+                throw new IllegalStateException("the relay did not become ready:\n" + log);
             }
             Thread.sleep(10);
         }

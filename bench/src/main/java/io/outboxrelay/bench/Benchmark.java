@@ -61,6 +61,10 @@ public final class Benchmark implements Callable<Integer> {
             + "and, with --debezium-server, through Debezium Server's rabbitmqstream sink; each run publishes to a stream of its own, read back from its first message.")
     boolean streams;
 
+    @Option(names = "--shards", paramLabel = "N", description = "Also runs every workload through N relay processes, one shard each "
+            + "(relay.shard.count=N), reporting the total and each shard's throughput.")
+    int shards;
+
     @Option(names = "--kill", description = "Adds a workload that SIGKILLs each subject a third of the way through a steady run and starts it again, "
             + "to count the duplicates a crash leaves (the rate and length of --steady-rate and --steady-seconds).")
     boolean kill;
@@ -95,6 +99,9 @@ public final class Benchmark implements Callable<Integer> {
         subjects.add(new RelaySubject(window, relayProperties, false));
         if (debeziumServer) {
             DebeziumServerSubject.both().forEach(subjects::add);
+        }
+        if (shards > 1) {
+            subjects.add(new ShardedRelaySubject(window, relayProperties, shards));
         }
         if (streams) {
             subjects.add(new RelaySubject(window, relayProperties, true));
@@ -172,7 +179,8 @@ public final class Benchmark implements Callable<Integer> {
                     System.out.println("  the warm-up events did not all arrive");
                 }
                 int warmUpDeliveries = consumer.count();
-                double cpuBefore = ProcessUsage.cpuSeconds(running.pid());
+                double cpuBefore = cpu(running);
+                double decoderBefore = decoderCpu(running);
                 Thread killer = null;
                 if (workload.killAfterSeconds() > 0) {
                     killer = new Thread(() -> {
@@ -197,8 +205,12 @@ public final class Benchmark implements Callable<Integer> {
                 Thread.sleep(1_000);
                 // After a kill the process is another one: its CPU and memory say nothing of the run.
                 boolean killed = current.get() != running;
-                double cpu = killed ? Double.NaN : ProcessUsage.cpuSeconds(running.pid()) - cpuBefore;
-                long rss = killed ? 0 : ProcessUsage.peakRssBytes(running.pid());
+                double cpu = killed ? Double.NaN : cpu(running) - cpuBefore;
+                double decoder = killed ? Double.NaN : decoderCpu(running) - decoderBefore;
+                long rss = 0;
+                for (long pid : running.pids()) {
+                    rss += killed ? 0 : ProcessUsage.peakRssBytes(pid);
+                }
                 List<Delivery> deliveries = consumer.deliveries();
                 List<Long> arrivals = consumer.arrivals();
                 deliveries = deliveries.subList(warmUpDeliveries, deliveries.size());
@@ -220,7 +232,8 @@ public final class Benchmark implements Callable<Integer> {
                 DeliveryCheck check = DeliveryCheck.of(deliveries, ids);
                 double seconds = (last - written.firstCommitNanos()) / 1e9;
                 return new RunResult(workload.label(), subject.label(), ids.size(), written.committedPerSecond(), ids.size() / seconds, Percentiles.ofNanos(latencies),
-                        check.duplicates(), check.lost(), check.orderViolations().size(), rss, cpu, running.startSeconds());
+                        check.duplicates(), check.lost(), check.orderViolations().size(), rss, cpu, running.startSeconds(), decoder * 1e6 / ids.size(),
+                        perShard(deliveries, arrivals, written, running.pids().size()));
             }
             finally {
                 current.get().close();
@@ -230,6 +243,45 @@ public final class Benchmark implements Callable<Integer> {
                 }
             }
         }
+    }
+
+    private static double cpu(Subject.Running running) throws java.io.IOException {
+        double sum = 0;
+        for (long pid : running.pids()) {
+            sum += ProcessUsage.cpuSeconds(pid);
+        }
+        return sum;
+    }
+
+    /** CPU of Debezium's streaming thread in each process, summed: the decoding of every row. */
+    private static double decoderCpu(Subject.Running running) throws java.io.IOException {
+        double sum = 0;
+        for (long pid : running.pids()) {
+            sum += ProcessUsage.busiestThreadCpuSeconds(pid, "debezium-postgr");
+        }
+        return sum;
+    }
+
+    /** For several shards: each one's events and events per second over the run, told apart by the app-id the relay sets. */
+    private static String perShard(List<Delivery> deliveries, List<Long> arrivals, Workload.Written written, int processes) {
+        if (processes < 2) {
+            return null;
+        }
+        Map<String, Integer> count = new java.util.TreeMap<>();
+        Map<String, Long> last = new HashMap<>();
+        Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < deliveries.size(); i++) {
+            Delivery d = deliveries.get(i);
+            if (!seen.add(d.getProperties().getMessageId())) {
+                continue;
+            }
+            String shard = String.valueOf(d.getProperties().getAppId());
+            count.merge(shard, 1, Integer::sum);
+            last.merge(shard, arrivals.get(i), Math::max);
+        }
+        StringBuilder sb = new StringBuilder("per shard:");
+        count.forEach((shard, n) -> sb.append(String.format(" %s %d events, %.0f/s;", shard, n, n / ((last.get(shard) - written.firstCommitNanos()) / 1e9))));
+        return sb.toString();
     }
 
     private static com.rabbitmq.stream.Environment streams() {

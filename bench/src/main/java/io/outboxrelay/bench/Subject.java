@@ -33,6 +33,11 @@ interface Subject {
 
         long pid();
 
+        /** Every process of it (the shards of a sharded relay); its CPU and memory are their sum. */
+        default java.util.List<Long> pids() {
+            return java.util.List.of(pid());
+        }
+
         /** Seconds from process start to streaming. */
         double startSeconds();
 

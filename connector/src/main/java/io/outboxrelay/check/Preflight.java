@@ -49,8 +49,10 @@ public final class Preflight {
     }
 
     public List<CheckResult> run() {
-        results.add(CheckResult.ok("configuration is valid (relay '" + config.name() + "', slot " + config.slotName() + ")"));
+        results.add(CheckResult.ok("configuration is valid (relay '" + config.name() + "', slot " + config.slotName()
+                + (config.relay().shard().sharded() ? ", " + config.relay().shard() + ", row filter " + config.shardFilter().expression() : "") + ")"));
         checkPostgres();
+        checkShardSets();
         if (config.streams()) {
             checkStreams();
         }
@@ -227,15 +229,17 @@ public final class Preflight {
     }
 
     private void checkPublicationColumns(SourceInspector source) throws SQLException {
-        List<String> columns = config.relay().publicationColumns();
-        if (columns.isEmpty()) {
+        RelayConfig.PublicationColumns columns = config.publicationColumns();
+        if (columns.names().isEmpty()) {
             return;
         }
-        List<String> problems = source.columnListProblems(new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), columns));
+        List<String> problems = source.columnListProblems(new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), columns,
+                config.shardFilter()));
         problems.forEach(p -> results.add(CheckResult.fail(p)));
         if (problems.isEmpty()) {
-            results.add(CheckResult.ok("publication " + config.publicationName() + " will publish only " + String.join(", ", columns)
-                    + " of " + String.join(", ", config.outboxTables()) + " (relay.publication.columns)"));
+            results.add(CheckResult.ok("publication " + config.publicationName() + " will publish only " + String.join(", ", columns.names())
+                    + (columns.derived() ? " (the columns the router reads) and the primary key" : "") + " of " + String.join(", ", config.outboxTables())
+                    + (columns.derived() ? " (relay.publication.columns=* sends all)" : " (relay.publication.columns)")));
         }
     }
 
@@ -372,6 +376,24 @@ public final class Preflight {
         }
         catch (RuntimeException e) {
             results.add(CheckResult.fail(StreamEnvironments.explain(stream, e)));
+        }
+    }
+
+    /** Other sets of shards of this relay name that have stored offsets: the relay would refuse to start beside them. */
+    private void checkShardSets() {
+        if (!io.outboxrelay.offsetstore.PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
+            return;
+        }
+        io.outboxrelay.config.RelaySettings.Shard shard = config.relay().shard();
+        io.outboxrelay.offsetstore.PostgresOffsetStoreConfig store = config.offsetStore();
+        try (java.sql.Connection c = store.connect("outbox-relay check", java.time.Duration.ofSeconds(30))) {
+            List<String> foreign = io.outboxrelay.source.ShardSets.foreign(c, store.table(), shard.baseName(), shard.count());
+            if (!foreign.isEmpty()) {
+                results.add(CheckResult.fail(io.outboxrelay.source.ShardSets.refusal(shard.baseName(), shard.count(), foreign)));
+            }
+        }
+        catch (SQLException e) {
+            // Reported by the offset store's own line above.
         }
     }
 }

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionProvider.class,
         description = "Delivers every row of a PostgreSQL transactional outbox table to RabbitMQ, in order, with nothing lost.",
-        subcommands = { RunCommand.class, CheckCommand.class, StatusCommand.class, RedriveCommand.class, ReplayCommand.class, TailCommand.class, SettingsCommand.class,
+        subcommands = { RunCommand.class, CheckCommand.class, StatusCommand.class, RedriveCommand.class, ReplayCommand.class, ReshardCommand.class, TailCommand.class, SettingsCommand.class,
                 CommandLine.HelpCommand.class },
         footer = { "", "Configuration: one properties file in Debezium Server's vocabulary; environment variables and -D properties override it.",
                 "Run 'outbox-relay check --config FILE' before the first 'run'." })

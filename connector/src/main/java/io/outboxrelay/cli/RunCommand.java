@@ -82,6 +82,13 @@ final class RunCommand implements Callable<Integer> {
                 err.flush();
                 return EXIT_SLOT_IN_USE;
             }
+            catch (EngineSupervisor.ShardSetConflictException e) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+                LOG.error("{}", e.getMessage());
+                err.println("run: " + e.getMessage());
+                err.flush();
+                return ConfigOptions.EXIT_CONFIG;
+            }
         }
         return 0;
     }

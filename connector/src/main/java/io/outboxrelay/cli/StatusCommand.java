@@ -48,6 +48,10 @@ final class StatusCommand implements Callable<Integer> {
         try (SourceInspector inspector = new SourceInspector(config.database())) {
             SlotStatus slot = inspector.slot(config.slotName());
             out.printf("relay          %s (database %s)%n", config.name(), config.database());
+            if (config.relay().shard().sharded()) {
+                out.printf("shard          %d of %d: the aggregates where %s%n", config.relay().shard().index(), config.relay().shard().count(),
+                        config.shardFilter().expression());
+            }
             if (slot == null) {
                 out.printf("slot           %s does not exist: the relay has not run yet, or the slot was dropped%n", config.slotName());
             }

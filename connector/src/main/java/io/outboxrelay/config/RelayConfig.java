@@ -43,6 +43,76 @@ public record RelayConfig(
         return engineProperties.getProperty("publication.name");
     }
 
+    /** The shard's row filter on the aggregate id column (the router's {@code table.field.event.key}); null when unsharded. */
+    public io.outboxrelay.source.ShardFilter shardFilter() {
+        RelaySettings.Shard shard = relay.shard();
+        return shard.sharded() ? new io.outboxrelay.source.ShardFilter(routerSetting("table.field.event.key", "aggregateid"), shard.index(), shard.count()) : null;
+    }
+
+    /**
+     * The outbox columns the publication sends. {@code relay.publication.columns} when given
+     * ({@code *}: all); else, where the relay manages an inserts-only publication and the chain is
+     * the outbox router alone, the columns the router's configuration reads: a column nobody routes
+     * costs PostgreSQL, the network and Debezium's one decoding thread on every row. Another SMT in
+     * the chain may read any column, so then all are sent.
+     */
+    public PublicationColumns publicationColumns() {
+        List<String> given = relay.publicationColumns();
+        if (given.equals(List.of("*"))) {
+            return PublicationColumns.ALL;
+        }
+        if (!given.isEmpty()) {
+            return new PublicationColumns(given, false);
+        }
+        List<String> skipped = DebeziumKeys.list(engineProperties.getProperty("skipped.operations"));
+        List<String> chain = transformChain();
+        if (!"filtered".equalsIgnoreCase(engineProperties.getProperty("publication.autocreate.mode")) || !skipped.contains("u") || !skipped.contains("d")
+                || chain.size() != 1 || !EngineDefaults.ROUTER_CLASS.equals(engineProperties.getProperty("transforms." + chain.get(0) + ".type"))) {
+            return PublicationColumns.ALL;
+        }
+        return new PublicationColumns(List.copyOf(io.outboxrelay.transforms.OutboxEventRouter.columnsRead(routerProperties())), true);
+    }
+
+    /**
+     * @param names   the columns; empty for all
+     * @param derived taken from the router's configuration: columns the table lacks are left out and its primary key is added,
+     *                where a list the user gave is checked strictly
+     */
+    public record PublicationColumns(List<String> names, boolean derived) {
+        public static final PublicationColumns ALL = new PublicationColumns(List.of(), false);
+    }
+
+    /** The outbox router's own settings, without the {@code transforms.<name>.} prefix. */
+    public Map<String, String> routerProperties() {
+        Map<String, String> props = new java.util.TreeMap<>();
+        for (String t : transformChain()) {
+            String prefix = "transforms." + t + ".";
+            if (EngineDefaults.ROUTER_CLASS.equals(engineProperties.getProperty(prefix + "type"))) {
+                for (String key : engineProperties.stringPropertyNames()) {
+                    if (key.startsWith(prefix) && !key.equals(prefix + "type")) {
+                        props.put(key.substring(prefix.length()), engineProperties.getProperty(key));
+                    }
+                }
+            }
+        }
+        return props;
+    }
+
+    /** A setting of the outbox router in the chain, or {@code fallback}. */
+    public String routerSetting(String key, String fallback) {
+        for (String t : transformChain()) {
+            if (EngineDefaults.ROUTER_CLASS.equals(engineProperties.getProperty("transforms." + t + ".type"))) {
+                return engineProperties.getProperty("transforms." + t + "." + key, fallback);
+            }
+        }
+        return fallback;
+    }
+
+    /** The slot, publication and topic prefix name of {@code relayName}, as the relay derives them. */
+    public static String identifier(String relayName) {
+        return EngineDefaults.identifier(relayName);
+    }
+
     /** The names of the SMT chain, in order ({@code transforms}). */
     public List<String> transformChain() {
         return DebeziumKeys.list(engineProperties.getProperty("transforms"));

@@ -108,8 +108,9 @@ public final class RelayConfigLoader {
         checkSinkNamespace(names, streams, read, warnings);
 
         TypedReader.Declared r = read.declared(Settings.RELAY);
+        RelaySettings.Shard shard = readShard(r, read);
         RelaySettings relay = new RelaySettings(
-                r.string(RELAY_PREFIX + "name"),
+                RelaySettings.Shard.name(r.string(RELAY_PREFIX + "name"), shard.index(), shard.count()),
                 r.choice(RELAY_PREFIX + "on-unroutable", FailurePolicy.class),
                 r.choice(RELAY_PREFIX + "on-invalid", FailurePolicy.class),
                 r.string(RELAY_PREFIX + "dead-letter.table"),
@@ -123,7 +124,8 @@ public final class RelayConfigLoader {
                 new RelaySettings.Leadership(r.bool(RELAY_PREFIX + "standby"), r.millis(RELAY_PREFIX + "leader.lease.ms"),
                         r.millis(RELAY_PREFIX + "leader.renew.ms"), r.string(RELAY_PREFIX + "leader.table")),
                 new RelaySettings.Retention(r.millis(RELAY_PREFIX + "outbox.retention.ms"), r.millis(RELAY_PREFIX + "outbox.retention.interval.ms"),
-                        r.integer(RELAY_PREFIX + "outbox.retention.batch"), r.string(RELAY_PREFIX + "outbox.retention.column")));
+                        r.integer(RELAY_PREFIX + "outbox.retention.batch"), r.string(RELAY_PREFIX + "outbox.retention.column")),
+                shard);
         if (relay.leadership().standby() && relay.leadership().renew().multipliedBy(3).compareTo(relay.leadership().lease()) > 0) {
             read.problem(RELAY_PREFIX + "leader.renew.ms=" + relay.leadership().renew().toMillis() + " must be at most a third of "
                     + RELAY_PREFIX + "leader.lease.ms=" + relay.leadership().lease().toMillis() + ", or one slow renewal loses the lease");
@@ -146,6 +148,7 @@ public final class RelayConfigLoader {
         checkDebeziumKeys(names, engine, warnings);
         checkSecrets(config, names, read);
         checkPublicationColumns(relay, engine, read);
+        checkShards(relay, names, engine, read);
         if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
             // Debezium Server configurations often carry the first line; beside the low-latency batch size it means a database commit per event.
             warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches of one record ("
@@ -236,7 +239,7 @@ public final class RelayConfigLoader {
 
     /** Column lists only on a publication the relay manages, and only one that publishes inserts alone (see OutboxPublication). */
     private static void checkPublicationColumns(RelaySettings relay, Properties engine, TypedReader read) {
-        if (relay.publicationColumns().isEmpty()) {
+        if (relay.publicationColumns().isEmpty() || relay.publicationColumns().equals(List.of("*"))) {
             return;
         }
         String key = RELAY_PREFIX + "publication.columns";
@@ -249,6 +252,34 @@ public final class RelayConfigLoader {
         if (!skipped.contains("u") || !skipped.contains("d")) {
             read.problem(key + " needs " + SOURCE_PREFIX + "skipped.operations to skip updates and deletes (u,d,t, the default): with a column list, "
                     + "a publication that sends them makes PostgreSQL refuse UPDATE and DELETE on the outbox table unless the list covers its replica identity");
+        }
+    }
+
+    /**
+     * A shard's slot and publication are its own (named after the shard), its publication carries a
+     * row filter, and the relay must manage it; PostgreSQL refuses UPDATE and DELETE on a table
+     * whose publication filters rows by a column outside the replica identity, so inserts only.
+     */
+    private static void checkShards(RelaySettings relay, Set<String> names, Properties engine, TypedReader read) {
+        if (!relay.shard().sharded()) {
+            return;
+        }
+        String key = RELAY_PREFIX + "shard.count";
+        for (String derived : List.of("slot.name", "publication.name")) {
+            if (names.contains(SOURCE_PREFIX + derived)) {
+                read.problem(SOURCE_PREFIX + derived + " cannot be set with " + key + "=" + relay.shard().count() + ": each shard's is derived from "
+                        + RELAY_PREFIX + "name and its index (" + engine.getProperty(derived) + "); remove it");
+            }
+        }
+        String mode = engine.getProperty("publication.autocreate.mode", "all_tables");
+        if (!"filtered".equalsIgnoreCase(mode)) {
+            read.problem(key + " needs the relay to manage its publications (" + SOURCE_PREFIX + "publication.autocreate.mode=filtered, the default), not "
+                    + mode + ": each shard's publication carries its row filter");
+        }
+        Set<String> skipped = Set.copyOf(DebeziumKeys.list(engine.getProperty("skipped.operations")));
+        if (!skipped.contains("u") || !skipped.contains("d")) {
+            read.problem(key + " needs " + SOURCE_PREFIX + "skipped.operations to skip updates and deletes (u,d,t, the default): PostgreSQL refuses "
+                    + "UPDATE and DELETE on a table whose publication filters rows by a column outside its replica identity");
         }
     }
 
@@ -293,6 +324,40 @@ public final class RelayConfigLoader {
                 d.millis(p + "retry.backoff.max.ms"),
                 "external".equalsIgnoreCase(d.string(p + "sasl.mechanism")),
                 passwords.of(p + "connection.password"));
+    }
+
+    private static final Pattern ORDINAL = Pattern.compile(".*-(\\d+)$");
+
+    /** {@code relay.shard.*}, the index taken from a StatefulSet pod's host name when unset. */
+    private static RelaySettings.Shard readShard(TypedReader.Declared r, TypedReader read) {
+        String base = r.string(RELAY_PREFIX + "name");
+        int count = r.integer(RELAY_PREFIX + "shard.count");
+        Object given = r.values().get(RELAY_PREFIX + "shard.index");
+        if (count == 1) {
+            if (given != null && ((Number) given).intValue() != 0) {
+                read.problem(RELAY_PREFIX + "shard.index=" + given + " needs " + RELAY_PREFIX + "shard.count above it (the count is 1)");
+            }
+            return RelaySettings.Shard.none(base);
+        }
+        int index;
+        if (given != null) {
+            index = ((Number) given).intValue();
+        }
+        else {
+            String host = System.getenv().getOrDefault("HOSTNAME", "");
+            java.util.regex.Matcher m = ORDINAL.matcher(host);
+            if (!m.matches()) {
+                read.problem(RELAY_PREFIX + "shard.index is unset and HOSTNAME=" + (host.isEmpty() ? "(unset)" : host)
+                        + " does not end in a StatefulSet ordinal (-0, -1, ...): set " + RELAY_PREFIX + "shard.index");
+                return RelaySettings.Shard.none(base);
+            }
+            index = Integer.parseInt(m.group(1));
+        }
+        if (index < 0 || index >= count) {
+            read.problem(RELAY_PREFIX + "shard.index=" + index + " is outside 0.." + (count - 1) + " (" + RELAY_PREFIX + "shard.count=" + count + ")");
+            return RelaySettings.Shard.none(base);
+        }
+        return new RelaySettings.Shard(index, count, base);
     }
 
     /** Keys of the sink that is not configured are a mistake worth a line: they would be silently ignored. */

@@ -6,6 +6,8 @@ import java.util.List;
 /**
  * The {@code relay.*} settings: the service itself.
  *
+ * @param name               the relay's name: {@code relay.name}, and for a shard {@code relay.name-<index>of<count>} (its slot,
+ *                           publication, offsets, lease, metrics and dead letters are the shard's own)
  * @param publicationColumns the outbox columns the publication sends ({@code relay.publication.columns}); empty for all
  */
 public record RelaySettings(
@@ -21,7 +23,35 @@ public record RelaySettings(
         LogFormat logFormat,
         List<String> publicationColumns,
         Leadership leadership,
-        Retention retention) {
+        Retention retention,
+        Shard shard) {
+
+    /**
+     * {@code relay.shard.*}: which share of the aggregates this relay publishes; {@code count} 1 is
+     * the whole outbox, unsharded.
+     *
+     * @param baseName {@code relay.name} as configured, the same for every shard
+     */
+    public record Shard(int index, int count, String baseName) {
+
+        public static Shard none(String baseName) {
+            return new Shard(0, 1, baseName);
+        }
+
+        public boolean sharded() {
+            return count > 1;
+        }
+
+        /** The shard's own name: {@code relay.name-<index>of<count>}; the count is in it so that sets of different sizes never share a slot. */
+        public static String name(String baseName, int index, int count) {
+            return count == 1 ? baseName : baseName + "-" + index + "of" + count;
+        }
+
+        @Override
+        public String toString() {
+            return sharded() ? "shard " + index + " of " + count : "unsharded";
+        }
+    }
 
     /** {@code relay.outbox.retention.*}: deleting relayed outbox rows; {@code age} zero is off. */
     public record Retention(Duration age, Duration interval, int batch, String column) {

@@ -55,7 +55,8 @@ public final class Settings {
             .define(RELAY_PREFIX + "log.format", Type.STRING, "text", CaseInsensitiveValidString.in("text", "json"), Importance.LOW,
                     "`json`: one JSON object per line (logback's `JsonEncoder`)")
             .define(RELAY_PREFIX + "publication.columns", Type.LIST, "", Importance.LOW,
-                    "the outbox columns PostgreSQL sends, e.g. `id,aggregatetype,aggregateid,type,payload` (empty: all); see "
+                    "the outbox columns PostgreSQL sends, e.g. `id,aggregatetype,aggregateid,type,payload`; empty: those the router's "
+                            + "configuration reads, and the primary key (PostgreSQL 15+, the router alone in the chain); `*`: all. See "
                             + "[Publishing only the routed columns](#publishing-only-the-routed-columns)")
             .define(RELAY_PREFIX + "database.connect.timeout.ms", Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
                     "connect and log-in time-out of every PostgreSQL connection the relay opens itself (dead letters, publication set-up, "
@@ -75,6 +76,11 @@ public final class Settings {
                             + "taken over without waiting for the lease (a killed process)")
             .define(RELAY_PREFIX + "leader.table", Type.STRING, "outbox_relay_leases", Settings::plainTable, Importance.LOW,
                     "the lease table, beside the offsets in the offset store's database (and `<table>_members`, who is running); created if missing")
+            .define(RELAY_PREFIX + "shard.count", Type.INT, 1, Range.between(1, 64), Importance.MEDIUM,
+                    "relays that share the outbox, each decoding its own slot whose publication carries only its aggregates (PostgreSQL 15+); "
+                            + "see [Shards](#shards-past-one-decoding-thread)")
+            .define(RELAY_PREFIX + "shard.index", Type.INT, null, Importance.MEDIUM,
+                    "this relay's shard, `0`..`shard.count`-1; unset: the ordinal at the end of `HOSTNAME` (a StatefulSet pod's, `outbox-relay-2` → 2)")
             .define(RELAY_PREFIX + "outbox.retention.ms", Type.LONG, 0L, Range.atLeast(0), Importance.MEDIUM,
                     "delete outbox rows older than this that are provably behind the stored offset (`0`: never; see "
                             + "[Outbox retention](#outbox-retention)); needs DELETE on the outbox tables")

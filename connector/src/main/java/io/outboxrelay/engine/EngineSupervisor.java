@@ -3,6 +3,7 @@ package io.outboxrelay.engine;
 import java.io.IOException;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
@@ -35,6 +36,9 @@ import io.outboxrelay.sink.BrokerConnectionFactory;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
 import io.outboxrelay.sink.StreamEnvironments;
 import io.outboxrelay.source.StoredOffset;
+import io.outboxrelay.source.ShardSets;
+import io.outboxrelay.config.RelaySettings;
+import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.StoredOffsets;
 import io.outboxrelay.config.StreamSinkConfig;
 import com.rabbitmq.stream.Environment;
@@ -89,8 +93,14 @@ public final class EngineSupervisor implements Health, RelayState {
      * Runs until {@link #stop()}; returns after the last engine has closed.
      *
      * @throws SlotInUseException before starting anything, when another process streams from the slot
+     * @throws ShardSetConflictException before starting anything, when the relay name has run as a set of another number of shards
      */
     public void run() throws InterruptedException {
+        String otherShards = otherShardSets();
+        if (otherShards != null) {
+            stopped.complete(null);
+            throw new ShardSetConflictException(otherShards);
+        }
         boolean standby = config.relay().leadership().standby();
         if (!standby) {
             try {
@@ -274,6 +284,24 @@ public final class EngineSupervisor implements Health, RelayState {
         }
     }
 
+    /** Why this relay may not start beside the sets of shards its name has already run as, or null. */
+    private String otherShardSets() {
+        if (!PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
+            return null;
+        }
+        RelaySettings.Shard shard = config.relay().shard();
+        PostgresOffsetStoreConfig store = config.offsetStore();
+        try (java.sql.Connection c = store.connect("outbox-relay shard check", Duration.ofSeconds(30))) {
+            List<String> foreign = ShardSets.foreign(c, store.table(), shard.baseName(), shard.count());
+            return foreign.isEmpty() ? null : ShardSets.refusal(shard.baseName(), shard.count(), foreign);
+        }
+        catch (SQLException e) {
+            // The offset store is not reachable yet: the engine's start reports that and is retried with back-off.
+            LOG.debug("Cannot look for other shard sets: {}", e.getMessage());
+            return null;
+        }
+    }
+
     /** Runs one engine to its end; returns why it ended. */
     @SuppressWarnings({ "unchecked", "rawtypes" })
     private String runOnce(DeadLetterTable deadLetters, long epoch) {
@@ -283,12 +311,18 @@ public final class EngineSupervisor implements Health, RelayState {
         catch (SQLException e) {
             return "cannot prepare dead-letter table " + deadLetters.table() + " in " + config.database().jdbcUrl() + " (relay.dead-letter.table): " + e.getMessage();
         }
+        String otherShards = otherShardSets();
+        if (otherShards != null) {
+            return otherShards;
+        }
         if ("filtered".equalsIgnoreCase(config.engineProperties().getProperty("publication.autocreate.mode"))) {
             try {
-                new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), config.relay().publicationColumns()).prepare();
+                new OutboxPublication(config.database(), config.publicationName(), config.outboxTables(), config.publicationColumns(),
+                        config.shardFilter()).prepare();
             }
             catch (SQLException e) {
-                return "cannot prepare publication " + config.publicationName() + " in " + config.database().jdbcUrl() + " (relay.publication.columns): " + e.getMessage();
+                return "cannot prepare publication " + config.publicationName() + " in " + config.database().jdbcUrl()
+                        + (config.relay().shard().sharded() ? " (relay.shard.*)" : " (relay.publication.columns)") + ": " + e.getMessage();
             }
         }
         AtomicReference<DebeziumEngine<?>> toStop = new AtomicReference<>();
@@ -590,6 +624,13 @@ public final class EngineSupervisor implements Health, RelayState {
     /** Another process streams from the relay's slot. */
     public static final class SlotInUseException extends RuntimeException {
         SlotInUseException(String message) {
+            super(message);
+        }
+    }
+
+    /** Another number of shards of this relay name has stored offsets: starting beside it would publish every event twice. */
+    public static final class ShardSetConflictException extends RuntimeException {
+        ShardSetConflictException(String message) {
             super(message);
         }
     }

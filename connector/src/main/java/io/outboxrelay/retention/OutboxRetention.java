@@ -151,7 +151,9 @@ public final class OutboxRetention implements AutoCloseable {
     private long deleteCovered(Connection c, String table, Watermark covered) throws SQLException {
         // age() compares 32-bit xids the wraparound-safe way: older than the watermark's xmin means a larger age.
         String sql = "DELETE FROM " + table + " WHERE ctid = ANY(ARRAY(SELECT ctid FROM " + table + " WHERE age(xmin) > age((? % 4294967296)::text::xid) "
-                + "AND " + settings.column() + " < now() - ? * interval '1 millisecond' LIMIT ?))";
+                + "AND " + settings.column() + " < now() - ? * interval '1 millisecond'"
+                // A shard knows only its own offset: it deletes only its own aggregates' rows.
+                + (config.shardFilter() == null ? "" : " AND " + config.shardFilter().predicate()) + " LIMIT ?))";
         long total = 0;
         try (PreparedStatement ps = c.prepareStatement(sql)) {
             int deleted;

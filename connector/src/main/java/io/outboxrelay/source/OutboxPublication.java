@@ -18,6 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.config.RelayConfig;
 
 /**
  * Gives the relay's publication the column lists {@code relay.publication.columns} asks for
@@ -43,16 +44,32 @@ public final class OutboxPublication {
     private final String publication;
     private final List<String> tables;
     private final List<String> columns;
+    /** The shard's row filter; null for an unsharded relay. */
+    private final ShardFilter filter;
+    /** Whether {@code columns} was derived from the router's configuration rather than given by the user. */
+    private final boolean derived;
+
+    public OutboxPublication(DatabaseSettings database, String publication, List<String> tables, List<String> columns) {
+        this(database, publication, tables, new RelayConfig.PublicationColumns(columns, false), null);
+    }
 
     /**
      * @param tables the outbox tables ({@code schema.table}), as {@code table.include.list} names them
      * @param columns the columns to publish of each; empty publishes all of them
+     * @param filter the shard's row filter, or null
      */
-    public OutboxPublication(DatabaseSettings database, String publication, List<String> tables, List<String> columns) {
+    public OutboxPublication(DatabaseSettings database, String publication, List<String> tables, RelayConfig.PublicationColumns columns,
+                             ShardFilter filter) {
         this.database = database;
         this.publication = publication;
         this.tables = tables;
-        this.columns = columns;
+        this.columns = columns.names();
+        this.derived = columns.derived();
+        this.filter = filter;
+    }
+
+    /** One published table's column list (null: all) and row filter as PostgreSQL prints it (null: none). */
+    private record Published(List<String> columns, String rowFilter) {
     }
 
     /**
@@ -60,7 +77,7 @@ public final class OutboxPublication {
      * changing anything: for {@code outbox-relay check}.
      */
     public List<String> problems(Connection c) throws SQLException {
-        if (columns.isEmpty()) {
+        if (columns.isEmpty() && filter == null) {
             return List.of();
         }
         try {
@@ -70,7 +87,7 @@ public final class OutboxPublication {
             return List.of(e.getMessage());
         }
         List<String> problems = new ArrayList<>();
-        for (String table : tables) {
+        for (String table : columns.isEmpty() ? List.<String>of() : tables) {
             try {
                 columnsToPublish(c, table);
             }
@@ -88,7 +105,16 @@ public final class OutboxPublication {
             if (c.getMetaData().getDatabaseMajorVersion() < 15) {
                 return; // no column list can be there to take away
             }
-            Map<String, List<String>> current = currentColumnLists(c);
+            Map<String, Published> published = currentPublication(c);
+            Map<String, List<String>> current = published == null ? null : new LinkedHashMap<>();
+            if (published != null) {
+                published.forEach((table, p) -> current.put(table, p.columns()));
+                refuseForeignFilters(published);
+            }
+            if (filter != null) {
+                prepareShard(c, published);
+                return;
+            }
             if (columns.isEmpty()) {
                 if (current != null && current.values().stream().anyMatch(list -> list != null)) {
                     // An earlier run published fewer columns; Debezium would keep those lists, so they go here.
@@ -119,11 +145,70 @@ public final class OutboxPublication {
         }
     }
 
-    /** Each published table ({@code schema.table}) with its column list, null for all columns; null if there is no such publication. */
-    private Map<String, List<String>> currentColumnLists(Connection c) throws SQLException {
-        Map<String, List<String>> current = null;
+    /**
+     * A shard's publication: created with its row filter (and column lists), or given them when it
+     * lacks them. A filter for another count, index or key column is refused, never replaced: the
+     * slot behind it holds WAL decoded for that split, and changing the split under a running set of
+     * shards would move aggregates between shards mid-stream.
+     */
+    private void prepareShard(Connection c, Map<String, Published> published) throws SQLException {
+        Map<String, List<String>> wanted = new LinkedHashMap<>();
+        for (String table : tables) {
+            wanted.put(table, columns.isEmpty() ? null : columnsToPublish(c, table));
+        }
+        if (published != null) {
+            boolean same = published.keySet().equals(wanted.keySet());
+            for (Map.Entry<String, Published> e : published.entrySet()) {
+                ShardFilter found = ShardFilter.parse(e.getValue().rowFilter());
+                if (found != null && !found.equals(filter)) {
+                    throw new SQLException("publication " + publication + " filters " + e.getKey() + " for shard " + found.index() + " of " + found.count()
+                            + " by " + found.keyColumn() + " (" + e.getValue().rowFilter() + "), not shard " + filter.index() + " of " + filter.count()
+                            + " by " + filter.keyColumn() + " (relay.shard.*, the router's table.field.event.key): a set of shards is changed with "
+                            + "`outbox-relay reshard`, never in place");
+                }
+                same &= found != null && java.util.Objects.equals(e.getValue().columns(), wanted.get(e.getKey()));
+            }
+            if (same) {
+                return;
+            }
+        }
+        String tableList = wanted.entrySet().stream()
+                .map(e -> quoteQualified(e.getKey()) + (e.getValue() == null ? "" : " (" + e.getValue().stream().map(OutboxPublication::quote)
+                        .collect(Collectors.joining(", ")) + ")") + " WHERE (" + filter.expression() + ")")
+                .collect(Collectors.joining(", "));
+        if (published == null) {
+            execute(c, "CREATE PUBLICATION " + quote(publication) + " FOR TABLE " + tableList + " WITH (publish = 'insert')");
+            LOG.info("Created publication {} for shard {} of {}: the aggregates whose {} hashes to {}", publication, filter.index(), filter.count(),
+                    filter.keyColumn(), filter.index());
+        }
+        else {
+            c.setAutoCommit(false);
+            execute(c, "ALTER PUBLICATION " + quote(publication) + " SET (publish = 'insert')");
+            execute(c, "ALTER PUBLICATION " + quote(publication) + " SET TABLE " + tableList);
+            c.commit();
+            LOG.info("Publication {} now carries shard {} of {} only", publication, filter.index(), filter.count());
+        }
+    }
+
+    /** An unsharded relay on a publication with a shard's filter would silently publish only a share of the outbox. */
+    private void refuseForeignFilters(Map<String, Published> published) throws SQLException {
+        if (filter != null) {
+            return;
+        }
+        for (Map.Entry<String, Published> e : published.entrySet()) {
+            if (e.getValue().rowFilter() != null) {
+                throw new SQLException("publication " + publication + " has a row filter on " + e.getKey() + " (" + e.getValue().rowFilter()
+                        + "), so it would publish only part of the outbox: drop the filter, or set relay.shard.count and relay.shard.index for it");
+            }
+        }
+    }
+
+    /** Each published table ({@code schema.table}) with its column list and row filter; null if there is no such publication. */
+    private Map<String, Published> currentPublication(Connection c) throws SQLException {
+        Map<String, Published> current = null;
         try (PreparedStatement ps = c.prepareStatement("SELECT n.nspname || '.' || cl.relname, "
-                + "(SELECT array_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = r.prrelid AND a.attnum = ANY (r.prattrs)) "
+                + "(SELECT array_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = r.prrelid AND a.attnum = ANY (r.prattrs)), "
+                + "pg_get_expr(r.prqual, r.prrelid) "
                 + "FROM pg_publication p LEFT JOIN pg_publication_rel r ON r.prpubid = p.oid "
                 + "LEFT JOIN pg_class cl ON cl.oid = r.prrelid LEFT JOIN pg_namespace n ON n.oid = cl.relnamespace WHERE p.pubname = ?")) {
             ps.setString(1, publication);
@@ -134,7 +219,7 @@ public final class OutboxPublication {
                     }
                     if (rs.getString(1) != null) {
                         Array attnames = rs.getArray(2);
-                        current.put(rs.getString(1), attnames == null ? null : List.of((String[]) attnames.getArray()));
+                        current.put(rs.getString(1), new Published(attnames == null ? null : List.of((String[]) attnames.getArray()), rs.getString(3)));
                     }
                 }
             }
@@ -143,7 +228,11 @@ public final class OutboxPublication {
     }
 
     private void requireColumnLists(Connection c) throws SQLException {
-        if (!columns.isEmpty() && c.getMetaData().getDatabaseMajorVersion() < 15) {
+        if (filter != null && c.getMetaData().getDatabaseMajorVersion() < 15) {
+            throw new SQLException("relay.shard.count needs PostgreSQL 15 or later (row filters in publications); this server is "
+                    + c.getMetaData().getDatabaseProductVersion() + ": run one relay (relay.shard.count=1)");
+        }
+        if (!columns.isEmpty() && !derived && c.getMetaData().getDatabaseMajorVersion() < 15) {
             throw new SQLException(SETTING + " needs PostgreSQL 15 or later (column lists in publications); this server is "
                     + c.getMetaData().getDatabaseProductVersion() + ": remove the setting");
         }
@@ -168,6 +257,12 @@ public final class OutboxPublication {
         }
         if (existing.isEmpty()) {
             throw new SQLException("outbox table " + table + " (debezium.source.table.include.list) does not exist in " + database.jdbcUrl());
+        }
+        if (derived) {
+            // What the router reads that the table has, and the key Debezium builds each record's key from.
+            List<String> ordered = new ArrayList<>(existing);
+            ordered.removeIf(col -> !columns.contains(col) && !primaryKey.contains(col));
+            return List.copyOf(ordered);
         }
         List<String> unknown = columns.stream().filter(col -> !existing.contains(col)).toList();
         if (!unknown.isEmpty()) {
@@ -202,7 +297,7 @@ public final class OutboxPublication {
         return dot < 0 ? quote(table) : quote(table.substring(0, dot)) + "." + quote(table.substring(dot + 1));
     }
 
-    private static String quote(String identifier) {
+    static String quote(String identifier) {
         return "\"" + identifier.replace("\"", "\"\"") + "\"";
     }
 }

@@ -67,6 +67,20 @@ class DeployManifestsTest {
         assertThat(config.relay().leadership().standby()).as("the Compose relays stand by for each other").isTrue();
     }
 
+    /** The shards' StatefulSets: as many shards as standbys, each pod's ordinal its shard, the count from RELAY_SHARD_COUNT. */
+    @Test
+    void theShardStatefulSetsAgreeOnTheCount() throws Exception {
+        String sets = Files.readString(project().resolve("deploy/kubernetes/shards/statefulset.yaml"));
+        java.util.List<String> replicas = java.util.regex.Pattern.compile("\n  replicas: (\\d+)").matcher(sets).results().map(m -> m.group(1)).toList();
+        java.util.List<String> counts = java.util.regex.Pattern.compile("name: RELAY_SHARD_COUNT\n\\s+value: \"(\\d+)\"").matcher(sets).results()
+                .map(m -> m.group(1)).toList();
+        assertThat(replicas).hasSize(2).containsOnly(counts.get(0));
+        assertThat(counts).hasSize(2).containsOnly(replicas.get(0));
+        assertThat(sets).contains("kind: StatefulSet", "name: outbox-relay-shard\n", "name: outbox-relay-shard-standby\n", "podManagementPolicy: Parallel")
+                .doesNotContain("RELAY_SHARD_INDEX").doesNotContain("subPath");
+        assertThat(Files.readString(project().resolve("deploy/kubernetes/shards/kustomization.yaml"))).contains("- ../configmap.yaml", "- statefulset.yaml");
+    }
+
     /** The kubelet updates a Secret volume in place, which rotation relies on, but never a file mounted with subPath. */
     @Test
     void theSecretIsMountedAsADirectorySoRotationsReachTheRelay() throws Exception {

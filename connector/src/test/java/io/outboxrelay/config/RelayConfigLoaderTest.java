@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Properties;
 
 import org.junit.jupiter.api.Test;
@@ -93,6 +94,42 @@ class RelayConfigLoaderTest {
                         .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stram is not a setting of the RabbitMQ Streams sink") && p.contains("stream")));
         assertThatThrownBy(() -> load("debezium.sink.type=kafka")).isInstanceOfSatisfying(ConfigProblems.class,
                 e -> assertThat(e.problems()).anyMatch(p -> p.contains("rabbitmqstream for streams")));
+    }
+
+    @Test
+    void aShardIsNamedAfterTheRelayItsIndexAndTheCount() throws Exception {
+        RelayConfig config = load("relay.shard.count=3", "relay.shard.index=1");
+        assertThat(config.name()).isEqualTo("Orders Relay-1of3");
+        assertThat(config.slotName()).isEqualTo("orders_relay_1of3");
+        assertThat(config.publicationName()).isEqualTo("orders_relay_1of3");
+        assertThat(config.relay().shard().baseName()).isEqualTo("Orders Relay");
+        assertThat(config.shardFilter().expression()).isEqualTo("(hashtext(\"aggregateid\"::text) & 2147483647) % 3 = 1");
+        assertThat(io.outboxrelay.source.ShardFilter.parse("((hashtext((aggregateid)::text) & 2147483647) % 3) = 1")).isEqualTo(config.shardFilter());
+        assertThat(load().shardFilter()).isNull();
+        assertThatThrownBy(() -> load("relay.shard.count=3", "relay.shard.index=3"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).anyMatch(p -> p.startsWith("relay.shard.index=3 is outside 0..2")));
+        assertThatThrownBy(() -> load("relay.shard.count=3", "relay.shard.index=2", "debezium.source.slot.name=mine"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems())
+                        .anyMatch(p -> p.startsWith("debezium.source.slot.name cannot be set with relay.shard.count=3")));
+        assertThatThrownBy(() -> load("relay.shard.count=2", "relay.shard.index=0", "debezium.source.skipped.operations=t"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems())
+                        .anyMatch(p -> p.startsWith("relay.shard.count needs debezium.source.skipped.operations to skip updates and deletes")));
+    }
+
+    @Test
+    void thePublicationCarriesWhatTheRouterReadsUnlessToldOtherwise() throws Exception {
+        RelayConfig.PublicationColumns derived = load().publicationColumns();
+        assertThat(derived.derived()).isTrue();
+        assertThat(derived.names()).containsExactlyInAnyOrder("id", "aggregateid", "type", "payload", "aggregatetype", "tracingspancontext");
+        assertThat(load("debezium.transforms.outbox.table.fields.additional.placement=tenant:header,region:header:where",
+                "debezium.transforms.outbox.routing.key.template=${aggregatetype}.${shard_key}", "debezium.transforms.outbox.table.field.event.correlation.id=corr")
+                .publicationColumns().names()).contains("tenant", "region", "shard_key", "corr");
+        assertThat(load("relay.publication.columns=*").publicationColumns()).isEqualTo(RelayConfig.PublicationColumns.ALL);
+        assertThat(load("relay.publication.columns=id,payload").publicationColumns()).isEqualTo(new RelayConfig.PublicationColumns(List.of("id", "payload"), false));
+        assertThat(load("debezium.source.skipped.operations=t").publicationColumns()).as("updates published: no list").isEqualTo(RelayConfig.PublicationColumns.ALL);
+        assertThat(load("debezium.transforms=outbox,extra", "debezium.transforms.outbox.type=io.outboxrelay.transforms.OutboxEventRouter",
+                "debezium.transforms.extra.type=org.apache.kafka.connect.transforms.InsertField$Value").publicationColumns())
+                .as("another SMT may read any column").isEqualTo(RelayConfig.PublicationColumns.ALL);
     }
 
     @Test

@@ -26,4 +26,29 @@ public final class ProcessUsage {
         String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) / 100.0;
     }
+
+    /**
+     * CPU seconds of the busiest thread of {@code pid} whose name starts with {@code prefix}: for
+     * {@code debezium-postgr} (names are cut at 15 characters), Debezium's streaming thread, the
+     * one that decodes every row. 0 when there is none.
+     */
+    public static double busiestThreadCpuSeconds(long pid, String prefix) throws IOException {
+        double busiest = 0;
+        try (java.util.stream.Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path task : (Iterable<Path>) tasks::iterator) {
+                try {
+                    if (!Files.readString(task.resolve("comm")).trim().startsWith(prefix)) {
+                        continue;
+                    }
+                    String stat = Files.readString(task.resolve("stat"));
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    busiest = Math.max(busiest, (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) / 100.0);
+                }
+                catch (IOException e) {
+                    // The thread ended while being read.
+                }
+            }
+        }
+        return busiest;
+    }
 }

@@ -37,6 +37,11 @@ final class ColumnTemplate {
         }
     }
 
+    /** The columns its placeholders name. */
+    List<String> columns() {
+        return List.copyOf(columns);
+    }
+
     /** The template for {@code key}, or null when the value is unset or blank. */
     static ColumnTemplate parse(String key, String value) {
         return value == null || value.isBlank() ? null : new ColumnTemplate(key, value);

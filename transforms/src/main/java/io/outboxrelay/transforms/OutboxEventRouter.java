@@ -2,6 +2,7 @@ package io.outboxrelay.transforms;
 
 import java.util.HashMap;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 
 import org.apache.kafka.common.config.ConfigDef;
@@ -75,6 +76,47 @@ public class OutboxEventRouter<R extends ConnectRecord<R>> implements Transforma
         Map<String, Object> debeziumProps = new HashMap<>(props);
         debeziumProps.remove(OutboxEventRouterConfig.EVENT_TIMESTAMP_FIELD);
         debeziumRouter.configure(debeziumProps);
+    }
+
+    /**
+     * Every outbox column the router reads under {@code props}: id, key, type, timestamp, payload,
+     * the column routed by, schema version, additional placements, correlation id, tracing and the
+     * columns the exchange and routing-key templates name. What the relay's publication must carry
+     * and nothing more: the rest would only be decoded to be dropped.
+     */
+    public static java.util.Set<String> columnsRead(Map<String, ?> props) {
+        OutboxEventRouterConfig config = new OutboxEventRouterConfig(props);
+        java.util.Set<String> columns = new java.util.LinkedHashSet<>();
+        for (io.debezium.config.Field field : List.of(EventRouterConfigDefinition.FIELD_EVENT_ID, EventRouterConfigDefinition.FIELD_EVENT_KEY,
+                EventRouterConfigDefinition.FIELD_EVENT_TYPE, EventRouterConfigDefinition.FIELD_EVENT_TIMESTAMP, EventRouterConfigDefinition.FIELD_PAYLOAD,
+                EventRouterConfigDefinition.ROUTE_BY_FIELD, EventRouterConfigDefinition.FIELD_SCHEMA_VERSION)) {
+            String column = OutboxEventRouterConfig.debeziumValue(props, field);
+            if (column != null) {
+                columns.add(column);
+            }
+        }
+        String placements = OutboxEventRouterConfig.debeziumValue(props, EventRouterConfigDefinition.FIELDS_ADDITIONAL_PLACEMENT);
+        if (placements != null) {
+            for (String entry : placements.split(",")) {
+                String column = entry.trim().split(":")[0].trim();
+                if (!column.isEmpty()) {
+                    columns.add(column);
+                }
+            }
+        }
+        for (String key : List.of(OutboxEventRouterConfig.CORRELATION_ID_FIELD, OutboxEventRouterConfig.TRACING_FIELD)) {
+            String column = config.getString(key);
+            if (column != null && !column.isBlank()) {
+                columns.add(column.trim());
+            }
+        }
+        for (String key : List.of(OutboxEventRouterConfig.EXCHANGE_TEMPLATE, OutboxEventRouterConfig.ROUTING_KEY_TEMPLATE)) {
+            ColumnTemplate template = ColumnTemplate.parse(key, config.getString(key));
+            if (template != null) {
+                columns.addAll(template.columns());
+            }
+        }
+        return columns;
     }
 
     /** Whether any 'column:placement[:alias]' entry places a column in the envelope, which makes the value a Struct. */

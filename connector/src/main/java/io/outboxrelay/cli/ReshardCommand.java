@@ -1,0 +1,250 @@
+package io.outboxrelay.cli;
+
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
+import io.outboxrelay.logging.ConsoleLogFormat;
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
+import io.outboxrelay.source.OutboxPublication;
+import io.outboxrelay.source.ShardFilter;
+import io.outboxrelay.source.ShardSets;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * Changes the number of shards without losing or reordering an event, in two steps around the
+ * moment the old relays are stopped:
+ * <ol>
+ * <li>{@code --to M}: makes the new set's publications and slots while the old set runs on (from
+ * then on the new slots keep every event for the new set), then waits until every old slot has
+ * confirmed the WAL position reached after the last new slot was made: the old set has delivered
+ * everything committed before the new set begins.</li>
+ * <li>The operator stops the old relays (and their standbys).</li>
+ * <li>{@code --to M --finish}: checks the old slots are idle and caught up, moves each new slot on
+ * to the oldest position the old set confirmed ({@code pg_replication_slot_advance}: what the old set
+ * delivered is not delivered again, but for the few events between the old slots' positions), and
+ * drops the old slots, publications and offsets. The new relays then start.</li>
+ * </ol>
+ * Each aggregate's events reach consumers in order: the new set starts only after the old one has
+ * stopped, and begins no later than where the old set ended.
+ */
+@Command(name = "reshard", mixinStandardHelpOptions = true,
+        description = { "Changes the number of shards of relay.name without losing or reordering events: run it with --to M while the old relays run,",
+                "stop them when it says so, run it again with --finish, then start M relays with relay.shard.count=M." })
+final class ReshardCommand implements Callable<Integer> {
+
+    static final int EXIT_NOT_READY = 3;
+
+    @Mixin
+    ConfigOptions options;
+
+    @Option(names = "--to", required = true, paramLabel = "M", description = "The new number of shards (1: back to one relay).")
+    int to;
+
+    @Option(names = "--finish", description = "After the old relays are stopped: hand over to the new set and remove the old one.")
+    boolean finish;
+
+    @Option(names = "--wait", defaultValue = "300", paramLabel = "SECONDS",
+            description = "How long --to waits for the old set to deliver up to the new slots (default ${DEFAULT-VALUE}).")
+    int waitSeconds;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        ConsoleLogFormat.auditRefusalsOnly();
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        RelayConfig config = options.load(err);
+        if (config == null) {
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        if (to < 1 || to > 64) {
+            err.println("reshard: --to " + to + " is outside 1..64 (relay.shard.count)");
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        String base = config.relay().shard().baseName();
+        PostgresOffsetStoreConfig store = config.offsetStore();
+        try (Connection offsets = store.connect("outbox-relay reshard", Duration.ofSeconds(60));
+                Connection source = config.database().connect("outbox-relay reshard")) {
+            List<String> old = ShardSets.foreign(offsets, store.table(), base, to);
+            if (old.isEmpty()) {
+                out.println("relay '" + base + "' has no stored offsets of another number of shards: nothing to hand over; start "
+                        + to + " relay(s) with relay.shard.count=" + to);
+                out.flush();
+                return 0;
+            }
+            List<String> newSlots = new ArrayList<>();
+            for (int k = 0; k < to; k++) {
+                newSlots.add(RelayConfig.identifier(RelaySettings.Shard.name(base, k, to)));
+            }
+            List<String> oldSlots = old.stream().map(RelayConfig::identifier).toList();
+            return finish ? finish(out, err, offsets, store, source, old, oldSlots, newSlots) : prepare(out, err, config, source, oldSlots, newSlots);
+        }
+        catch (SQLException e) {
+            err.println("reshard: " + e.getMessage());
+            err.flush();
+            return StatusCommand.EXIT_UNREACHABLE;
+        }
+    }
+
+    private int prepare(PrintWriter out, PrintWriter err, RelayConfig config, Connection source, List<String> oldSlots, List<String> newSlots)
+            throws SQLException, InterruptedException {
+        String key = config.routerSetting("table.field.event.key", "aggregateid");
+        String base = config.relay().shard().baseName();
+        for (int k = 0; k < to; k++) {
+            ShardFilter filter = to == 1 ? null : new ShardFilter(key, k, to);
+            String name = newSlots.get(k);
+            new OutboxPublication(config.database(), name, config.outboxTables(), config.publicationColumns(), filter).prepare();
+            if (slotPosition(source, name) == null) {
+                try (PreparedStatement ps = source.prepareStatement("SELECT lsn FROM pg_create_logical_replication_slot(?, 'pgoutput')")) {
+                    ps.setString(1, name);
+                    ps.execute();
+                }
+                out.println("made slot " + name + " and its publication for " + (to == 1 ? "the whole outbox" : "shard " + k + " of " + to));
+            }
+        }
+        String cut;
+        try (PreparedStatement ps = source.prepareStatement("SELECT pg_current_wal_lsn()::text"); ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            cut = rs.getString(1);
+        }
+        out.println("the new slots keep every event from " + cut + " on; waiting for the old relays to deliver up to it: " + String.join(", ", oldSlots));
+        out.flush();
+        long deadline = System.nanoTime() + Duration.ofSeconds(waitSeconds).toNanos();
+        while (true) {
+            List<String> behind = behind(source, oldSlots, cut);
+            if (behind.isEmpty()) {
+                break;
+            }
+            if (System.nanoTime() > deadline) {
+                err.println("reshard: after " + waitSeconds + " s these old slots have not confirmed " + cut + ": " + String.join(", ", behind)
+                        + ". Are the old relays running? Run this again once they are (the new slots stay as they are)");
+                err.flush();
+                return EXIT_NOT_READY;
+            }
+            Thread.sleep(500);
+        }
+        out.println("the old relays have delivered everything committed before " + cut + ".");
+        out.println("next: stop every relay of '" + base + "' (and its standbys), then run: outbox-relay reshard --to " + to + " --finish");
+        out.flush();
+        return 0;
+    }
+
+    private int finish(PrintWriter out, PrintWriter err, Connection offsets, PostgresOffsetStoreConfig store, Connection source, List<String> old,
+                       List<String> oldSlots, List<String> newSlots) throws SQLException {
+        String start = null;
+        for (String slot : newSlots) {
+            Position p = slotPosition(source, slot);
+            if (p == null) {
+                err.println("reshard: slot " + slot + " does not exist: run reshard --to " + to + " (without --finish) first, while the old relays run");
+                err.flush();
+                return EXIT_NOT_READY;
+            }
+            start = start == null || lsnAfter(p.confirmed, start) ? p.confirmed : start;
+        }
+        String oldest = null;
+        for (String slot : oldSlots) {
+            Position p = slotPosition(source, slot);
+            if (p == null) {
+                continue;
+            }
+            if (p.active) {
+                err.println("reshard: slot " + slot + " is still read by a running relay (walsender PID " + p.pid + "): stop the old relays and their "
+                        + "standbys first");
+                err.flush();
+                return EXIT_NOT_READY;
+            }
+            oldest = oldest == null || lsnAfter(oldest, p.confirmed) ? p.confirmed : oldest;
+        }
+        if (oldest != null && lsnAfter(start, oldest)) {
+            err.println("reshard: the old relays stopped at " + oldest + ", before the new slots begin (" + start + "): events between would be lost. "
+                    + "Start the old relays again and run reshard --to " + to + " until it says they have delivered");
+            err.flush();
+            return EXIT_NOT_READY;
+        }
+        if (oldest != null) {
+            for (String slot : newSlots) {
+                // What the old set confirmed is not decoded for the new one: only the spread between the old slots is published twice.
+                try (PreparedStatement ps = source.prepareStatement("SELECT pg_replication_slot_advance(?, ?::pg_lsn)")) {
+                    ps.setString(1, slot);
+                    ps.setString(2, oldest);
+                    ps.execute();
+                }
+            }
+            out.println("the new slots begin at " + oldest + ", where the old relays' slowest shard stopped");
+        }
+        for (String slot : oldSlots) {
+            if (slotPosition(source, slot) != null) {
+                try (PreparedStatement ps = source.prepareStatement("SELECT pg_drop_replication_slot(?)")) {
+                    ps.setString(1, slot);
+                    ps.execute();
+                }
+            }
+            try (PreparedStatement ps = source.prepareStatement("DROP PUBLICATION IF EXISTS " + quoted(slot))) {
+                ps.execute();
+            }
+        }
+        try (PreparedStatement ps = offsets.prepareStatement("DELETE FROM " + store.table() + " WHERE namespace = ANY (?)")) {
+            ps.setArray(1, offsets.createArrayOf("text", old.toArray()));
+            ps.execute();
+        }
+        out.println("removed the old slots, publications and offsets: " + String.join(", ", oldSlots));
+        out.println("next: start " + to + " relay(s) with relay.shard.count=" + to + (to > 1 ? " and relay.shard.index 0.." + (to - 1) : ""));
+        out.flush();
+        return 0;
+    }
+
+    private record Position(String confirmed, boolean active, Integer pid) {
+    }
+
+    private static Position slotPosition(Connection c, String slot) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT confirmed_flush_lsn::text, active, active_pid FROM pg_replication_slots WHERE slot_name = ? AND database = current_database()")) {
+            ps.setString(1, slot);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? new Position(rs.getString(1), rs.getBoolean(2), (Integer) rs.getObject(3)) : null;
+            }
+        }
+    }
+
+    /** The old slots whose confirmed position is still before {@code cut}. */
+    private static List<String> behind(Connection c, List<String> slots, String cut) throws SQLException {
+        List<String> behind = new ArrayList<>();
+        for (String slot : slots) {
+            Position p = slotPosition(c, slot);
+            if (p != null && (p.confirmed == null || lsnAfter(cut, p.confirmed))) {
+                behind.add(slot + (p.confirmed == null ? "" : " at " + p.confirmed));
+            }
+        }
+        return behind;
+    }
+
+    /** Whether LSN {@code a} is after {@code b} (both in PostgreSQL's X/Y notation). */
+    static boolean lsnAfter(String a, String b) {
+        return Long.compareUnsigned(lsn(a), lsn(b)) > 0;
+    }
+
+    private static long lsn(String text) {
+        int slash = text.indexOf('/');
+        return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
+    }
+
+    /** A publication's name (the slot's, here) as an SQL identifier. */
+    private static String quoted(String name) {
+        return "\"" + name.replace("\"", "\"\"") + "\"";
+    }
+}

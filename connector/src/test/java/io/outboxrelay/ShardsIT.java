@@ -1,0 +1,196 @@
+package io.outboxrelay;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.rabbitmq.client.Delivery;
+
+import io.outboxrelay.cli.CliRun;
+import io.outboxrelay.testing.DeliveryCheck;
+import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.QueueRecorder;
+import io.outboxrelay.testing.RelayFiles;
+import io.outboxrelay.testing.RelayProcess;
+import io.outboxrelay.testing.TestBroker;
+import io.outboxrelay.testing.TestDatabase;
+
+/**
+ * Shards as processes of their own, each on its own slot and row-filtered publication, under load:
+ * every event is delivered by exactly one shard (the AMQP app-id names it), each aggregate by one
+ * shard only and in order; a shard killed and started again leaves the others going; a relay
+ * started with another count is refused; and {@code reshard} changes the count under load without
+ * losing or reordering an event.
+ */
+class ShardsIT {
+
+    @RegisterExtension
+    static final TestDatabase db = new TestDatabase();
+    @RegisterExtension
+    static final TestBroker broker = new TestBroker();
+
+    private static final Pattern AGG = Pattern.compile("\"agg\":\\s*\"([^\"]+)\"");
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void outbox() throws Exception {
+        db.execute(RelayFiles.OUTBOX_DDL);
+    }
+
+    private Map<String, String> shard(String name, String exchange, int index, int count) {
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, name);
+        config.put("debezium.sink.rabbitmq.exchange", exchange);
+        config.put("relay.shard.count", Integer.toString(count));
+        config.put("relay.shard.index", Integer.toString(index));
+        config.put("relay.restart.backoff.initial.ms", "200");
+        return config;
+    }
+
+    @Test
+    void threeShardsDeliverEveryEventThroughExactlyOneAndSurviveAKill() throws Exception {
+        String exchange = broker.declareExchange("shards", "topic");
+        String queue = broker.declareQueue("shards", exchange, "#");
+        List<RelayProcess> relays = new ArrayList<>();
+        try (QueueRecorder recorder = broker.record(queue)) {
+            for (int k = 0; k < 3; k++) {
+                relays.add(RelayProcess.start(dir, shard("sharded", exchange, k, 3)));
+            }
+            for (RelayProcess relay : relays) {
+                relay.awaitReady(Duration.ofSeconds(60));
+            }
+            assertThat(slots("sharded_%of3")).containsExactlyInAnyOrder("sharded_0of3", "sharded_1of3", "sharded_2of3");
+            try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "sharded", 30, 3_000, 500)) {
+                recorder.awaitAtLeast(750, Duration.ofSeconds(60));
+                relays.get(1).kill();
+                relays.set(1, RelayProcess.start(dir, shard("sharded", exchange, 1, 3)).awaitReady(Duration.ofSeconds(60)));
+                assertThat(writer.join(120_000)).isTrue();
+            }
+            Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "sharded-");
+            List<Delivery> deliveries = recorder.awaitIds(committed, Duration.ofSeconds(120));
+            deliveries = recorder.awaitQuiet(Duration.ofSeconds(2));
+            DeliveryCheck check = DeliveryCheck.of(deliveries, committed);
+
+            Map<String, Set<String>> shardsOfEvent = new HashMap<>();
+            Map<String, Set<String>> shardsOfAggregate = new HashMap<>();
+            Map<String, Integer> perShard = new HashMap<>();
+            for (Delivery d : deliveries) {
+                String shard = d.getProperties().getAppId();
+                shardsOfEvent.computeIfAbsent(d.getProperties().getMessageId(), id -> new HashSet<>()).add(shard);
+                Matcher agg = AGG.matcher(new String(d.getBody(), StandardCharsets.UTF_8));
+                assertThat(agg.find()).isTrue();
+                shardsOfAggregate.computeIfAbsent(agg.group(1), a -> new HashSet<>()).add(shard);
+                perShard.merge(shard, 1, Integer::sum);
+            }
+            FaultIT.report("3 shards under 500/s, shard 1 killed (SIGKILL) and started again: " + check + ", deliveries per shard " + perShard);
+            assertThat(check.lost()).isZero();
+            assertThat(check.orderViolations()).isEmpty();
+            assertThat(shardsOfEvent.values()).as("every event through exactly one shard").allSatisfy(s -> assertThat(s).hasSize(1));
+            assertThat(shardsOfAggregate.values()).as("every aggregate through one shard").allSatisfy(s -> assertThat(s).hasSize(1));
+            assertThat(perShard.keySet()).containsExactlyInAnyOrder("sharded-0of3", "sharded-1of3", "sharded-2of3");
+            for (RelayProcess relay : relays) {
+                assertThat(relay.isAlive()).isTrue();
+            }
+            assertThat(relays.get(0).get("/q/metrics").body()).contains("relay=\"sharded-0of3\"");
+
+            // The same relay name with another count: refused before anything starts.
+            try (RelayProcess wrong = RelayProcess.start(dir, shard("sharded", exchange, 0, 2))) {
+                await().atMost(Duration.ofSeconds(60)).until(() -> !wrong.isAlive());
+                assertThat(wrong.stop()).isEqualTo(2);
+                assertThat(wrong.log()).contains("relay 'sharded' has stored offsets of 3 shards (sharded-0of3, sharded-1of3, sharded-2of3)",
+                        "relay.shard.count=2", "outbox-relay reshard --to 2");
+            }
+            CliRun status = CliRun.of("status", "--config", RelayFiles.write(dir, shard("sharded", exchange, 2, 3)).toString());
+            assertThat(status.out()).contains("shard          2 of 3: the aggregates where (hashtext(\"aggregateid\"::text) & 2147483647) % 3 = 2");
+        }
+        finally {
+            for (RelayProcess relay : relays) {
+                relay.close();
+            }
+        }
+    }
+
+    @Test
+    void reshardingFromThreeToTwoUnderLoadLosesAndReordersNothing() throws Exception {
+        String exchange = broker.declareExchange("reshard", "topic");
+        String queue = broker.declareQueue("reshard", exchange, "#");
+        List<RelayProcess> relays = new ArrayList<>();
+        try (QueueRecorder recorder = broker.record(queue)) {
+            for (int k = 0; k < 3; k++) {
+                relays.add(RelayProcess.start(dir, shard("resharded", exchange, k, 3)));
+            }
+            for (RelayProcess relay : relays) {
+                relay.awaitReady(Duration.ofSeconds(60));
+            }
+            Path newConfig = RelayFiles.write(dir, shard("resharded", exchange, 0, 2));
+            try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "resharded", 30, 6_000, 300)) {
+                recorder.awaitAtLeast(1_000, Duration.ofSeconds(60));
+                CliRun prepare = CliRun.of("reshard", "--config", newConfig.toString(), "--to", "2");
+                assertThat(prepare.exit()).as(prepare.out() + prepare.err()).isZero();
+                assertThat(prepare.out()).contains("made slot resharded_0of2", "made slot resharded_1of2", "the old relays have delivered everything");
+
+                CliRun early = CliRun.of("reshard", "--config", newConfig.toString(), "--to", "2", "--finish");
+                assertThat(early.exit()).isEqualTo(3);
+                assertThat(early.err()).contains("is still read by a running relay");
+
+                for (RelayProcess relay : relays) {
+                    relay.stop();
+                }
+                relays.clear();
+                Thread.sleep(1_000);
+                CliRun finish = CliRun.of("reshard", "--config", newConfig.toString(), "--to", "2", "--finish");
+                assertThat(finish.exit()).as(finish.out() + finish.err()).isZero();
+                assertThat(slots("resharded_%")).containsExactlyInAnyOrder("resharded_0of2", "resharded_1of2");
+                for (int k = 0; k < 2; k++) {
+                    relays.add(RelayProcess.start(dir, shard("resharded", exchange, k, 2)));
+                }
+                for (RelayProcess relay : relays) {
+                    relay.awaitReady(Duration.ofSeconds(60));
+                }
+                assertThat(writer.join(120_000)).isTrue();
+            }
+            Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "resharded-");
+            recorder.awaitIds(committed, Duration.ofSeconds(120));
+            DeliveryCheck check = DeliveryCheck.of(recorder.awaitQuiet(Duration.ofSeconds(2)), committed);
+            FaultIT.report("reshard 3 -> 2 shards under 300/s (reshard --to 2, stop, --finish, start): " + check);
+            assertThat(check.lost()).isZero();
+            assertThat(check.orderViolations()).as("first deliveries keep per-aggregate order across the hand-over").isEmpty();
+        }
+        finally {
+            for (RelayProcess relay : relays) {
+                relay.close();
+            }
+        }
+    }
+
+    private static List<String> slots(String like) throws Exception {
+        List<String> slots = new ArrayList<>();
+        try (Connection c = db.connect(); Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE '" + like + "'")) {
+            while (rs.next()) {
+                slots.add(rs.getString(1));
+            }
+        }
+        return slots;
+    }
+}

@@ -73,12 +73,7 @@ class ShardsIT {
         String queue = broker.declareQueue("shards", exchange, "#");
         List<RelayProcess> relays = new ArrayList<>();
         try (QueueRecorder recorder = broker.record(queue)) {
-            for (int k = 0; k < 3; k++) {
-                relays.add(RelayProcess.start(dir, shard("sharded", exchange, k, 3)));
-            }
-            for (RelayProcess relay : relays) {
-                relay.awaitReady(Duration.ofSeconds(60));
-            }
+            startShards(relays, "sharded", exchange, 3);
             assertThat(slots("sharded_%of3")).containsExactlyInAnyOrder("sharded_0of3", "sharded_1of3", "sharded_2of3");
             try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "sharded", 30, 3_000, 500)) {
                 recorder.awaitAtLeast(750, Duration.ofSeconds(60));
@@ -136,12 +131,7 @@ class ShardsIT {
         String queue = broker.declareQueue("reshard", exchange, "#");
         List<RelayProcess> relays = new ArrayList<>();
         try (QueueRecorder recorder = broker.record(queue)) {
-            for (int k = 0; k < 3; k++) {
-                relays.add(RelayProcess.start(dir, shard("resharded", exchange, k, 3)));
-            }
-            for (RelayProcess relay : relays) {
-                relay.awaitReady(Duration.ofSeconds(60));
-            }
+            startShards(relays, "resharded", exchange, 3);
             Path newConfig = RelayFiles.write(dir, shard("resharded", exchange, 0, 2));
             try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "resharded", 30, 6_000, 300)) {
                 recorder.awaitAtLeast(1_000, Duration.ofSeconds(60));
@@ -161,12 +151,7 @@ class ShardsIT {
                 CliRun finish = CliRun.of("reshard", "--config", newConfig.toString(), "--to", "2", "--finish");
                 assertThat(finish.exit()).as(finish.out() + finish.err()).isZero();
                 assertThat(slots("resharded_%")).containsExactlyInAnyOrder("resharded_0of2", "resharded_1of2");
-                for (int k = 0; k < 2; k++) {
-                    relays.add(RelayProcess.start(dir, shard("resharded", exchange, k, 2)));
-                }
-                for (RelayProcess relay : relays) {
-                    relay.awaitReady(Duration.ofSeconds(60));
-                }
+                startShards(relays, "resharded", exchange, 2);
                 assertThat(writer.join(120_000)).isTrue();
             }
             Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "resharded-");
@@ -180,6 +165,17 @@ class ShardsIT {
             for (RelayProcess relay : relays) {
                 relay.close();
             }
+        }
+    }
+
+    /** Starts {@code count} shards side by side (added to {@code relays}, closed by the caller) and waits until each streams. */
+    private void startShards(List<RelayProcess> relays, String name, String exchange, int count) throws Exception {
+        int first = relays.size();
+        for (int k = 0; k < count; k++) {
+            relays.add(RelayProcess.start(dir, shard(name, exchange, k, count)));
+        }
+        for (RelayProcess relay : relays.subList(first, relays.size())) {
+            relay.awaitReady(Duration.ofSeconds(60));
         }
     }
 

@@ -126,11 +126,7 @@ interface Workload {
 
             @Override
             public Written write(BenchDatabase db) throws Exception {
-                try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "steady", 1000, perSecond * seconds, perSecond, PAYLOAD_BYTES)) {
-                    writer.join(Long.MAX_VALUE);
-                    Map<String, Long> commits = new HashMap<>(writer.commitNanos());
-                    return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(System.nanoTime()));
-                }
+                return writeAtRate(db, "steady", perSecond, seconds);
             }
         };
     }
@@ -155,12 +151,17 @@ interface Workload {
 
             @Override
             public Written write(BenchDatabase db) throws Exception {
-                try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "kill", 1000, perSecond * seconds, perSecond, PAYLOAD_BYTES)) {
-                    writer.join(Long.MAX_VALUE);
-                    Map<String, Long> commits = new HashMap<>(writer.commitNanos());
-                    return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(System.nanoTime()));
-                }
+                return writeAtRate(db, "kill", perSecond, seconds);
             }
         };
+    }
+
+    /** Single-row transactions under {@code prefix}, {@code perSecond} a second for {@code seconds}, over 1,000 aggregates. */
+    private static Written writeAtRate(BenchDatabase db, String prefix, int perSecond, int seconds) throws Exception {
+        try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", prefix, 1000, perSecond * seconds, perSecond, PAYLOAD_BYTES)) {
+            writer.join(Long.MAX_VALUE);
+            Map<String, Long> commits = new HashMap<>(writer.commitNanos());
+            return new Written(commits, commits.values().stream().mapToLong(Long::longValue).min().orElse(System.nanoTime()));
+        }
     }
 }

@@ -65,6 +65,10 @@ public final class Benchmark implements Callable<Integer> {
             + "(relay.shard.count=N), reporting the total and each shard's throughput.")
     int shards;
 
+    @Option(names = "--idle-seconds", defaultValue = "20", description = "How long each subject's CPU is measured with nothing to relay, "
+            + "after 5 s to settle (default ${DEFAULT-VALUE}; 0 skips).")
+    int idleSeconds;
+
     @Option(names = "--kill", description = "Adds a workload that SIGKILLs each subject a third of the way through a steady run and starts it again, "
             + "to count the duplicates a crash leaves (the rate and length of --steady-rate and --steady-seconds).")
     boolean kill;
@@ -117,6 +121,13 @@ public final class Benchmark implements Callable<Integer> {
                 results.add(run(db, broker, w, subject));
             }
         }
+        List<String> idle = new ArrayList<>();
+        if (idleSeconds > 0) {
+            for (Subject subject : subjects) {
+                System.out.println("measuring " + subject.label() + " idle for " + idleSeconds + " s ...");
+                idle.add(idle(db, subject));
+            }
+        }
         double ceiling = Double.NaN;
         if (ceilingSeconds > 0) {
             System.out.println("running PerfTest for " + ceilingSeconds + " s ...");
@@ -131,6 +142,7 @@ public final class Benchmark implements Callable<Integer> {
         System.out.println();
         System.out.println(RunResult.HEADER);
         results.forEach(r -> System.out.println(r.row()));
+        idle.forEach(System.out::println);
         if (!Double.isNaN(ceiling)) {
             System.out.printf("%-52s %8s %10s %10.0f%n", "RabbitMQ PerfTest ceiling", "", "", ceiling);
             for (RunResult r : results) {
@@ -237,6 +249,33 @@ public final class Benchmark implements Callable<Integer> {
             }
             finally {
                 current.get().close();
+                db.dropSlot(slot);
+                if (stream != null) {
+                    env.deleteStream(stream);
+                }
+            }
+        }
+    }
+
+    /** The subject's CPU while the outbox is quiet: heartbeats, lease renewals, gauges and the engine's own polling. */
+    private String idle(BenchDatabase db, Subject subject) throws Exception {
+        String slot = "bench_idle_" + subject.label().replaceAll("[^a-z0-9]+", "_");
+        String stream = subject.stream(slot);
+        try (com.rabbitmq.stream.Environment env = stream == null ? null : streams()) {
+            if (stream != null && !env.streamExists(stream)) {
+                env.streamCreator().stream(stream).create();
+            }
+            Subject.Running running = subject.start(db, slot);
+            try {
+                Thread.sleep(5_000);
+                double before = cpu(running);
+                Thread.sleep(idleSeconds * 1000L);
+                double used = cpu(running) - before;
+                return String.format("idle %d s through %-21s CPU %.2f s, %.1f %% of a core", idleSeconds, subject.label(), used,
+                        100 * used / idleSeconds);
+            }
+            finally {
+                running.close();
                 db.dropSlot(slot);
                 if (stream != null) {
                     env.deleteStream(stream);

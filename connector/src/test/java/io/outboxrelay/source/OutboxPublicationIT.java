@@ -27,7 +27,11 @@ import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
 
-/** relay.publication.columns against a real PostgreSQL: the publication's column lists, and events still flowing. */
+/**
+ * The publication's column lists against a real PostgreSQL: those relay.publication.columns names,
+ * or by default those the router's configuration reads, following that configuration; events still
+ * flowing either way.
+ */
 class OutboxPublicationIT {
 
     @RegisterExtension
@@ -61,13 +65,34 @@ class OutboxPublicationIT {
                 assertThat(recorder.awaitAtLeast(1, Duration.ofSeconds(60)))
                         .extracting(d -> new String(d.getBody(), StandardCharsets.UTF_8)).containsExactly("{\"n\": 1}");
             }
+            // Without the setting: what the router's configuration reads (its defaults here, and the tracing column), not created_at.
             config.remove("relay.publication.columns");
             try (RelayHarness relay = RelayHarness.start(db, dir, config)) {
-                assertThat(publishedColumns("relay_columns")).isEqualTo("{id,aggregatetype,aggregateid,type,payload,created_at,tracingspancontext}");
+                assertThat(publishedColumns("relay_columns")).isEqualTo("{id,aggregatetype,aggregateid,type,payload,tracingspancontext}");
                 RelayHarness.insert(db, new String[] { "order", "o-1", "OrderShipped", "{\"n\": 2}" });
                 List<Delivery> deliveries = recorder.awaitAtLeast(2, Duration.ofSeconds(60));
                 assertThat(deliveries).extracting(d -> d.getProperties().getType()).containsExactly("OrderPlaced", "OrderShipped");
                 assertThat(deliveries).allSatisfy(d -> assertThat(d.getProperties().getMessageId()).matches("[0-9a-f-]{36}"));
+            }
+            // The router now places created_at in a header: the next start publishes that column too, and the header arrives.
+            config.put("debezium.transforms.outbox.table.fields.additional.placement", "created_at:header:createdAt");
+            try (RelayHarness relay = RelayHarness.start(db, dir, config)) {
+                assertThat(publishedColumns("relay_columns")).isEqualTo("{id,aggregatetype,aggregateid,type,payload,created_at,tracingspancontext}");
+                RelayHarness.insert(db, new String[] { "order", "o-1", "OrderPaid", "{\"n\": 3}" });
+                List<Delivery> deliveries = recorder.awaitAtLeast(3, Duration.ofSeconds(60));
+                assertThat(deliveries.get(2).getProperties().getHeaders()).containsKey("createdAt");
+            }
+            // And without the placement again, the column goes; with '*' every column is sent.
+            config.remove("debezium.transforms.outbox.table.fields.additional.placement");
+            try (RelayHarness relay = RelayHarness.start(db, dir, config)) {
+                assertThat(publishedColumns("relay_columns")).isEqualTo("{id,aggregatetype,aggregateid,type,payload,tracingspancontext}");
+            }
+            config.put("relay.publication.columns", "*");
+            try (RelayHarness relay = RelayHarness.start(db, dir, config)) {
+                assertThat(publishedColumns("relay_columns")).as("no column list: every column")
+                        .isEqualTo("{id,aggregatetype,aggregateid,type,payload,created_at,tracingspancontext}");
+                assertThat(query("SELECT count(*) FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = ? "
+                        + "AND r.prattrs IS NOT NULL", "relay_columns")).isEqualTo("0");
             }
         }
     }

@@ -212,6 +212,11 @@ public final class RelayConfigLoader {
         }
         SinkConfig sink = readSink(config, names, read, warnings, passwords);
         StreamSinkConfig stream = streams ? readStream(read, warnings, passwords, relay) : null;
+        if (streams && !PostgresOffsetBackingStore.class.getName().equals(engine.getProperty("offset.storage"))) {
+            read.problem(SINK_TYPE + "=rabbitmqstream needs the offsets in PostgreSQL (" + SOURCE_PREFIX + "offset.storage="
+                    + PostgresOffsetBackingStore.class.getName() + ", the default): the stream's publishing ids go on from the count stored "
+                    + "with the offset");
+        }
         if (!read.problems().isEmpty()) {
             throw new ConfigProblems(read.problems());
         }

@@ -155,6 +155,8 @@ final class StreamConnection implements Transport {
     @Override
     public void abort() {
         Environment e = current;
+        // Forgotten first: the next use opens a fresh environment rather than the closed one.
+        current = null;
         if (e != null) {
             try {
                 e.close();
@@ -188,8 +190,9 @@ final class StreamConnection implements Transport {
     }
 
     private Environment environment() throws IOException {
-        if (environment != null && current != null) {
-            return environment;
+        Environment open = current;
+        if (open != null && open == environment) {
+            return open;
         }
         try {
             environment = StreamEnvironments.open(config, connectionName);

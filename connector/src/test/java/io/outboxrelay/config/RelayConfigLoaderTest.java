@@ -92,6 +92,10 @@ class RelayConfigLoaderTest {
                         .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stream.maxAge=7 days is not an ISO-8601 duration"))
                         .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stream.maxSegmentSize=big is not a byte capacity"))
                         .anyMatch(p -> p.startsWith("debezium.sink.rabbitmqstream.stram is not a setting of the RabbitMQ Streams sink") && p.contains("stream")));
+        assertThatThrownBy(() -> load("debezium.sink.type=rabbitmqstream", "relay.standby=false",
+                "debezium.source.offset.storage=org.apache.kafka.connect.storage.FileOffsetBackingStore"))
+                .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems())
+                        .anyMatch(p -> p.startsWith("debezium.sink.type=rabbitmqstream needs the offsets in PostgreSQL")));
         assertThatThrownBy(() -> load("debezium.sink.type=kafka")).isInstanceOfSatisfying(ConfigProblems.class,
                 e -> assertThat(e.problems()).anyMatch(p -> p.contains("rabbitmqstream for streams")));
     }

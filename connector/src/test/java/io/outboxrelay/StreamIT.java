@@ -115,6 +115,27 @@ class StreamIT {
         assertThat(check.duplicates()).as("the broker dropped what was published again").isZero();
     }
 
+    /** The standby numbers the events after the stored offset exactly as the leader did: what the leader published is dropped. */
+    @Test
+    void aStandbyTakingOverFromAKilledLeaderLeavesNoDuplicateInTheStream() throws Exception {
+        RelayProcess[] standby = new RelayProcess[1];
+        try {
+            DeliveryCheck check = streamThrough("stream-failover", "leader killed (SIGKILL), its hot standby takes over", (relay, config) -> {
+                standby[0] = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
+                assertThat(standby[0].get("/q/health/leader").status()).as("it stands by").isEqualTo(503);
+                relay.kill();
+                await().atMost(Duration.ofSeconds(60)).until(() -> standby[0].get("/q/health/leader").status() == 200);
+                return standby[0];
+            });
+            assertThat(check.duplicates()).as("the standby's publishing ids are the leader's").isZero();
+        }
+        finally {
+            if (standby[0] != null) {
+                standby[0].close();
+            }
+        }
+    }
+
     @Test
     void brokerRestartLeavesNoDuplicateInTheStream() throws Exception {
         DeliveryCheck check = streamThrough("stream-restart", "RabbitMQ restarted (stop_app, 3 s, start_app) under a stream", (relay, config) -> {

@@ -220,6 +220,11 @@ final class StreamConnection implements Transport {
             missing.remove(stream);
         }
         catch (StreamException e) {
+            if (!refused(e)) {
+                // Not a refusal: the stream is there but not available yet (its leader is starting after a broker restart), or the
+                // broker is unreachable. Retried with back-off like any failure, never dead-lettered.
+                throw new IOException("stream '" + stream + "' is not available (" + (e.getCode() > 0 ? describe(e.getCode()) : e.getMessage()) + ")", e);
+            }
             String reason = "unroutable: " + (config.superStream() ? "super stream '" : "stream '") + stream + "' does not exist and cannot be created ("
                     + e.getMessage() + "): create it, or grant the user " + config.username() + " the configure permission on it";
             missing.put(stream, new Missing(reason, System.nanoTime() + RETRY_CREATE.toNanos()));
@@ -254,6 +259,13 @@ final class StreamConnection implements Transport {
         }
         producers.put(stream, producer);
         return producer;
+    }
+
+    /** Whether the broker refused to make the stream (permissions, arguments it rejects), as opposed to not answering well just now. */
+    private static boolean refused(StreamException e) {
+        short code = e.getCode();
+        return code == Constants.RESPONSE_CODE_ACCESS_REFUSED || code == Constants.RESPONSE_CODE_PRECONDITION_FAILED
+                || code == Constants.RESPONSE_CODE_VIRTUAL_HOST_ACCESS_FAILURE;
     }
 
     private void ensureStream(Environment env, String stream) {

@@ -13,6 +13,21 @@ final class ConfigOptions {
 
     static final int EXIT_CONFIG = 2;
 
+    /**
+     * For the commands that publish over AMQP only ({@code redrive}, {@code replay}): a stream
+     * configuration is refused with a line, rather than published to an AMQP broker it never named.
+     */
+    static boolean publishesOverAmqp(RelayConfig config, PrintWriter err, String command) {
+        if (!config.streams()) {
+            return true;
+        }
+        err.println(command + ": publishes over AMQP (debezium.sink.rabbitmq.*) only, and this configuration publishes to RabbitMQ Streams "
+                + "(debezium.sink.type=rabbitmqstream). Use a configuration with the rabbitmq sink for it: a stream is read by position, so "
+                + "its consumers replay from the stream itself");
+        err.flush();
+        return false;
+    }
+
     @Option(names = { "-c", "--config" }, paramLabel = "FILE", defaultValue = "${env:OUTBOX_RELAY_CONFIG}",
             description = "The properties file (default: $OUTBOX_RELAY_CONFIG).")
     Path config;

@@ -53,7 +53,7 @@ final class RedriveCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);
-        if (config == null) {
+        if (config == null || !ConfigOptions.publishesOverAmqp(config, err, "redrive")) {
             return ConfigOptions.EXIT_CONFIG;
         }
         Redrive which = new Redrive(selection.ids == null ? List.of() : selection.ids, reason);

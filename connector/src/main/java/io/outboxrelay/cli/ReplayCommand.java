@@ -62,7 +62,7 @@ final class ReplayCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);
-        if (config == null) {
+        if (config == null || !ConfigOptions.publishesOverAmqp(config, err, "replay")) {
             return ConfigOptions.EXIT_CONFIG;
         }
         OutboxReplay.Selection which;

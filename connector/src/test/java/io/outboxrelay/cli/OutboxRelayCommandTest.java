@@ -34,4 +34,17 @@ class OutboxRelayCommandTest {
         assertThat(run(2, "run", "--config", "/nonexistent/relay.properties"))
                 .isEqualTo("config: configuration file /nonexistent/relay.properties does not exist or cannot be read" + System.lineSeparator());
     }
+
+    @Test
+    void theAmqpOnlyCommandsRefuseAStreamConfiguration(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path file = dir.resolve("stream.properties");
+        java.nio.file.Files.writeString(file, String.join("\n", "relay.name=orders", "debezium.source.database.hostname=db",
+                "debezium.source.database.user=relay", "debezium.source.database.dbname=shop", "debezium.sink.type=rabbitmqstream",
+                "debezium.sink.rabbitmqstream.stream=orders"));
+        for (String[] args : new String[][] { { "redrive", "--config", file.toString(), "--all" }, { "replay", "--config", file.toString() } }) {
+            CliRun run = CliRun.of(args);
+            assertThat(run.exit()).as(String.join(" ", args)).isEqualTo(2);
+            assertThat(run.err()).contains(args[0] + ": publishes over AMQP (debezium.sink.rabbitmq.*) only", "debezium.sink.type=rabbitmqstream");
+        }
+    }
 }

@@ -26,6 +26,7 @@ import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.sink.StreamEnvironments;
+import io.outboxrelay.source.ShardSets;
 import com.rabbitmq.stream.Environment;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
@@ -355,17 +356,13 @@ public final class Preflight {
                 return;
             }
             String kind = stream.superStream() ? "super stream '" : "stream '";
-            String probe = stream.superStream() ? stream.partitionStreams(name).get(0) : name;
-            if (env.streamExists(probe)) {
+            if (StreamEnvironments.exists(env, stream, name)) {
                 results.add(CheckResult.ok(kind + name + "' exists; producer '" + stream.producerName() + "' de-duplicates what is published again"));
                 return;
             }
             // Made now, as the relay would at its start: whether it can be made is what matters, and asking is making.
-            var creator = env.streamCreator();
-            creator = stream.superStream() ? (stream.bindingKeys().isEmpty() ? creator.name(name).superStream().partitions(stream.partitions())
-                    : creator.name(name).superStream().bindingKeys(stream.bindingKeys().toArray(String[]::new))).creator() : creator.stream(name);
             try {
-                creator.create();
+                StreamEnvironments.create(env, stream, name);
                 results.add(CheckResult.ok(kind + name + "' did not exist and was created, as the relay would at start"));
             }
             catch (RuntimeException e) {
@@ -381,15 +378,10 @@ public final class Preflight {
 
     /** Other sets of shards of this relay name that have stored offsets: the relay would refuse to start beside them. */
     private void checkShardSets() {
-        if (!io.outboxrelay.offsetstore.PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
-            return;
-        }
-        io.outboxrelay.config.RelaySettings.Shard shard = config.relay().shard();
-        io.outboxrelay.offsetstore.PostgresOffsetStoreConfig store = config.offsetStore();
-        try (java.sql.Connection c = store.connect("outbox-relay check", java.time.Duration.ofSeconds(30))) {
-            List<String> foreign = io.outboxrelay.source.ShardSets.foreign(c, store.table(), shard.baseName(), shard.count());
-            if (!foreign.isEmpty()) {
-                results.add(CheckResult.fail(io.outboxrelay.source.ShardSets.refusal(shard.baseName(), shard.count(), foreign)));
+        try {
+            String conflict = ShardSets.conflict(config, "outbox-relay check");
+            if (conflict != null) {
+                results.add(CheckResult.fail(conflict));
             }
         }
         catch (SQLException e) {

@@ -194,7 +194,7 @@ final class ReshardCommand implements Callable<Integer> {
                     ps.execute();
                 }
             }
-            try (PreparedStatement ps = source.prepareStatement("DROP PUBLICATION IF EXISTS " + quoted(slot))) {
+            try (PreparedStatement ps = source.prepareStatement("DROP PUBLICATION IF EXISTS " + OutboxPublication.quote(slot))) {
                 ps.execute();
             }
         }
@@ -241,10 +241,5 @@ final class ReshardCommand implements Callable<Integer> {
     private static long lsn(String text) {
         int slash = text.indexOf('/');
         return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
-    }
-
-    /** A publication's name (the slot's, here) as an SQL identifier. */
-    private static String quoted(String name) {
-        return "\"" + name.replace("\"", "\"\"") + "\"";
     }
 }

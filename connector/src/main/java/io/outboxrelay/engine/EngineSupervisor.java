@@ -3,7 +3,6 @@ package io.outboxrelay.engine;
 import java.io.IOException;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
@@ -37,8 +36,6 @@ import io.outboxrelay.sink.RabbitMqChangeConsumer;
 import io.outboxrelay.sink.StreamEnvironments;
 import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.source.ShardSets;
-import io.outboxrelay.config.RelaySettings;
-import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.StoredOffsets;
 import io.outboxrelay.config.StreamSinkConfig;
 import com.rabbitmq.stream.Environment;
@@ -286,14 +283,8 @@ public final class EngineSupervisor implements Health, RelayState {
 
     /** Why this relay may not start beside the sets of shards its name has already run as, or null. */
     private String otherShardSets() {
-        if (!PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
-            return null;
-        }
-        RelaySettings.Shard shard = config.relay().shard();
-        PostgresOffsetStoreConfig store = config.offsetStore();
-        try (java.sql.Connection c = store.connect("outbox-relay shard check", Duration.ofSeconds(30))) {
-            List<String> foreign = ShardSets.foreign(c, store.table(), shard.baseName(), shard.count());
-            return foreign.isEmpty() ? null : ShardSets.refusal(shard.baseName(), shard.count(), foreign);
+        try {
+            return ShardSets.conflict(config, "outbox-relay shard check");
         }
         catch (SQLException e) {
             // The offset store is not reachable yet: the engine's start reports that and is retried with back-off.

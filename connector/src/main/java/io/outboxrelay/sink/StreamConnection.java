@@ -269,33 +269,9 @@ final class StreamConnection implements Transport {
     }
 
     private void ensureStream(Environment env, String stream) {
-        String probe = config.superStream() ? config.partitionStreams(stream).get(0) : stream;
-        if (env.streamExists(probe)) {
-            return;
+        if (!StreamEnvironments.exists(env, config, stream)) {
+            StreamEnvironments.create(env, config, stream);
         }
-        var creator = env.streamCreator();
-        if (config.superStream()) {
-            var superStream = creator.name(stream).superStream();
-            superStream = config.bindingKeys().isEmpty() ? superStream.partitions(config.partitions())
-                    : superStream.bindingKeys(config.bindingKeys().toArray(String[]::new));
-            creator = superStream.creator();
-            LOG.info("Creating super stream '{}' ({})", stream, config.bindingKeys().isEmpty() ? config.partitions() + " partitions"
-                    : "binding keys " + config.bindingKeys());
-        }
-        else {
-            creator = creator.stream(stream);
-            LOG.info("Creating stream '{}'", stream);
-        }
-        if (config.maxAge() != null) {
-            creator = creator.maxAge(config.maxAge());
-        }
-        if (config.maxLength() != null && !config.maxLength().isBlank()) {
-            creator = creator.maxLengthBytes(com.rabbitmq.stream.ByteCapacity.from(config.maxLength().trim()));
-        }
-        if (config.maxSegmentSize() != null && !config.maxSegmentSize().isBlank()) {
-            creator = creator.maxSegmentSizeBytes(com.rabbitmq.stream.ByteCapacity.from(config.maxSegmentSize().trim()));
-        }
-        creator.create();
     }
 
     /**

@@ -13,8 +13,10 @@ import org.slf4j.LoggerFactory;
 
 import com.rabbitmq.stream.Address;
 import com.rabbitmq.stream.AuthenticationFailureException;
+import com.rabbitmq.stream.ByteCapacity;
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.EnvironmentBuilder;
+import com.rabbitmq.stream.StreamCreator;
 
 import io.netty.handler.ssl.SslContextBuilder;
 import io.outboxrelay.config.StreamSinkConfig;
@@ -81,6 +83,42 @@ public final class StreamEnvironments {
         }
         return "cannot open a connection to RabbitMQ Streams at " + where + " (" + StreamSinkConfig.PREFIX + "host/port, username, virtualHost): "
                 + message + "; is the rabbitmq_stream plugin enabled (rabbitmq-plugins enable rabbitmq_stream)?";
+    }
+
+    /** Whether {@code name} (a super stream: its first partition) exists. */
+    public static boolean exists(Environment env, StreamSinkConfig config, String name) {
+        return env.streamExists(config.superStream() ? config.partitionStreams(name).get(0) : name);
+    }
+
+    /**
+     * Makes the stream or super stream {@code name} as the settings describe it (partitions or
+     * binding keys, {@code stream.maxAge}, {@code maxLength}, {@code maxSegmentSize}): the one way
+     * the sink and {@code check} make one.
+     */
+    public static void create(Environment env, StreamSinkConfig config, String name) {
+        StreamCreator creator = env.streamCreator();
+        if (config.superStream()) {
+            StreamCreator.SuperStreamConfiguration superStream = creator.name(name).superStream();
+            superStream = config.bindingKeys().isEmpty() ? superStream.partitions(config.partitions())
+                    : superStream.bindingKeys(config.bindingKeys().toArray(String[]::new));
+            creator = superStream.creator();
+            LOG.info("Creating super stream '{}' ({})", name, config.bindingKeys().isEmpty() ? config.partitions() + " partitions"
+                    : "binding keys " + config.bindingKeys());
+        }
+        else {
+            creator = creator.stream(name);
+            LOG.info("Creating stream '{}'", name);
+        }
+        if (config.maxAge() != null) {
+            creator = creator.maxAge(config.maxAge());
+        }
+        if (config.maxLength() != null && !config.maxLength().isBlank()) {
+            creator = creator.maxLengthBytes(ByteCapacity.from(config.maxLength().trim()));
+        }
+        if (config.maxSegmentSize() != null && !config.maxSegmentSize().isBlank()) {
+            creator = creator.maxSegmentSizeBytes(ByteCapacity.from(config.maxSegmentSize().trim()));
+        }
+        creator.create();
     }
 
     private static TrustManagerFactory trustManagers(StreamSinkConfig.Tls tls) throws Exception {

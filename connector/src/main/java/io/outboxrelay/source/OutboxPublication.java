@@ -297,7 +297,8 @@ public final class OutboxPublication {
         return dot < 0 ? quote(table) : quote(table.substring(0, dot)) + "." + quote(table.substring(dot + 1));
     }
 
-    static String quote(String identifier) {
+    /** An identifier (a publication's, a column's) quoted for SQL. */
+    public static String quote(String identifier) {
         return "\"" + identifier.replace("\"", "\"\"") + "\"";
     }
 }

@@ -4,11 +4,17 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
+import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 
 /**
  * The sets of shards a relay name has run as, found by the offsets they stored: {@code name} for
@@ -62,6 +68,22 @@ public final class ShardSets {
     /** The namespaces of {@code baseName} made for a count other than {@code count}: what stands in a shard set's way. */
     public static List<String> foreign(Connection offsetStore, String table, String baseName, int count) throws SQLException {
         return namespaces(offsetStore, table, baseName).stream().filter(n -> countOf(n, baseName) != count).toList();
+    }
+
+    /**
+     * Why {@code config}'s relay may not run beside the sets its name has already run as, or null
+     * (also when the offsets are not in PostgreSQL, where no other set can be seen).
+     */
+    public static String conflict(RelayConfig config, String applicationName) throws SQLException {
+        if (!PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
+            return null;
+        }
+        RelaySettings.Shard shard = config.relay().shard();
+        PostgresOffsetStoreConfig store = config.offsetStore();
+        try (Connection c = store.connect(applicationName, Duration.ofSeconds(30))) {
+            List<String> others = foreign(c, store.table(), shard.baseName(), shard.count());
+            return others.isEmpty() ? null : refusal(shard.baseName(), shard.count(), others);
+        }
     }
 
     /** The line that refuses a start beside {@code foreign}. */

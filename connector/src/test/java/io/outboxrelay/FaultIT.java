@@ -159,6 +159,10 @@ class FaultIT {
         streamThrough("alarm", "RabbitMQ memory alarm (connection blocked for 3 s)", (relay, config) -> {
             String watermark = ServerControl.raiseMemoryAlarm();
             try {
+                // RabbitMQ blocks a connection only when it next publishes; on a slow machine the writer can have finished
+                // (and everything been published) by the time rabbitmqctl has raised the alarm, so one more event, outside
+                // the relay's committed set, makes sure the relay publishes while the alarm is up.
+                RelayHarness.insert(db, new String[] { "order", "probe-alarm", "OrderPlaced", "{\"probe\": true}" });
                 await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->
                         assertThat(relay.get("/q/health/ready").body()).contains("RabbitMQ blocks publishing"));
                 Thread.sleep(3_000);

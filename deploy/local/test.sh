@@ -33,12 +33,12 @@ fi
 echo "demo: 5 events delivered, no FAIL line, no slot left behind"
 
 if [ "${TRIXIE:-1}" != "0" ]; then
-  echo "test.sh: the stream, super stream, relay and fault tests against Debian trixie's RabbitMQ 4.0 and PostgreSQL 17"
+  echo "test.sh: the stream, super stream, relay, fault and stream inbox tests against Debian trixie's RabbitMQ 4.0 and PostgreSQL 17"
   bash deploy/local/trixie.sh up
   (
     eval "$(bash deploy/local/trixie.sh env)"
     # it.excludedGroups empty: the tests tagged rabbitmq4 (super streams) run here, and must pass.
-    mvn -B verify -pl connector -am -Dtest=none -Dit.test='StreamIT,RelayIT,FaultIT' -Dit.excludedGroups= \
+    mvn -B verify -pl connector,inbox -am -Dtest=none -Dit.test='StreamIT,RelayIT,FaultIT,StreamInboxIT' -Dit.excludedGroups= \
       -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false "$@"
   )
   bash deploy/local/trixie.sh down

@@ -52,24 +52,13 @@ class InboxIT {
 
     @BeforeAll
     static void tables() throws Exception {
-        db.execute(RelayFiles.OUTBOX_DDL, "CREATE TABLE effects (consumer text NOT NULL, event_id text NOT NULL, at timestamptz DEFAULT now())");
+        db.execute(RelayFiles.OUTBOX_DDL, Effects.DDL);
     }
 
     private static Inbox inbox(String consumer) throws SQLException {
         Inbox inbox = Inbox.forConsumer(consumer, db::connect).backoff(Duration.ofMillis(50), Duration.ofMillis(200)).maxAttempts(3).build();
         inbox.createTableIfMissing();
         return inbox;
-    }
-
-    /** The effect: a row per processing, deliberately without a unique key, so that only the inbox keeps it to one per event. */
-    private static InboxHandler effect(String consumer) {
-        return (tx, m) -> {
-            try (PreparedStatement ps = tx.prepareStatement("INSERT INTO effects (consumer, event_id) VALUES (?, ?)")) {
-                ps.setString(1, consumer);
-                ps.setString(2, m.messageId());
-                ps.executeUpdate();
-            }
-        };
     }
 
     /** Consumes {@code queue} with manual acks through {@code inbox}; counts each outcome. */
@@ -93,14 +82,7 @@ class InboxIT {
     }
 
     private static int effects(String consumer, String whereIdLike) throws SQLException {
-        try (Connection c = db.connect(); PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM effects WHERE consumer = ? AND event_id LIKE ?")) {
-            ps.setString(1, consumer);
-            ps.setString(2, whereIdLike);
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getInt(1);
-            }
-        }
+        return Effects.count(db, consumer, whereIdLike);
     }
 
     @Test
@@ -115,7 +97,7 @@ class InboxIT {
         RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
         try (com.rabbitmq.client.Connection amqp = broker.newConnection();
                 OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "inbox-relay", 20, 2_000, 500)) {
-            Map<Outcome, AtomicInteger> outcomes = consume(amqp, queue, inbox, effect("billing"));
+            Map<Outcome, AtomicInteger> outcomes = consume(amqp, queue, inbox, Effects.of("billing"));
             // Mid-stream, a few seconds after the last stored offset at most: what was confirmed since is published again.
             await().atMost(Duration.ofSeconds(60)).until(() -> writer.written() >= 1_000);
             relay.kill();
@@ -159,7 +141,7 @@ class InboxIT {
         Channel first = dying.createChannel();
         first.basicConsume(queue, false, (tag, d) -> {
             try {
-                crashing.process(first, d, effect("crashy"));
+                crashing.process(first, d, Effects.of("crashy"));
             }
             catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -172,7 +154,7 @@ class InboxIT {
         assertThat(effects("crashy", "crash-1")).as("the effect committed before the crash").isEqualTo(1);
 
         try (com.rabbitmq.client.Connection second = broker.newConnection()) {
-            Map<Outcome, AtomicInteger> outcomes = consume(second, queue, inbox("crashy"), effect("crashy"));
+            Map<Outcome, AtomicInteger> outcomes = consume(second, queue, inbox("crashy"), Effects.of("crashy"));
             await().atMost(Duration.ofSeconds(10)).until(() -> outcomes.get(Outcome.DUPLICATE).get() == 1);
             assertThat(effects("crashy", "crash-1")).as("the redelivery had no second effect").isEqualTo(1);
         }
@@ -184,8 +166,8 @@ class InboxIT {
         String queueA = broker.declareQueue("inbox-a", exchange, "");
         String queueB = broker.declareQueue("inbox-b", exchange, "");
         try (com.rabbitmq.client.Connection amqp = broker.newConnection()) {
-            Map<Outcome, AtomicInteger> a = consume(amqp, queueA, inbox("shipping"), effect("shipping"));
-            Map<Outcome, AtomicInteger> b = consume(amqp, queueB, inbox("mailing"), effect("mailing"));
+            Map<Outcome, AtomicInteger> a = consume(amqp, queueA, inbox("shipping"), Effects.of("shipping"));
+            Map<Outcome, AtomicInteger> b = consume(amqp, queueB, inbox("mailing"), Effects.of("mailing"));
             try (Channel p = amqp.createChannel()) {
                 for (int i = 0; i < 20; i++) {
                     p.basicPublish(exchange, "", new AMQP.BasicProperties.Builder().messageId("fan-" + i).build(), new byte[0]);
@@ -216,7 +198,7 @@ class InboxIT {
             if (m.messageId().equals("fails-twice") && flaky.incrementAndGet() <= 2) {
                 throw new IllegalStateException("not yet");
             }
-            effect("failing").handle(tx, m);
+            Effects.of("failing").handle(tx, m);
         };
         try (com.rabbitmq.client.Connection amqp = broker.newConnection(); Channel setup = amqp.createChannel()) {
             setup.queueDeclare(queue, true, false, false, Map.of("x-dead-letter-exchange", dlx));

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -15,6 +16,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
+import com.rabbitmq.stream.Address;
+import com.rabbitmq.stream.Environment;
+
+import io.netty.handler.ssl.SslContextBuilder;
 
 import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.DeliveryCheck;
@@ -23,6 +28,8 @@ import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ScratchRabbit;
+import io.outboxrelay.testing.StreamedMessage;
+import io.outboxrelay.testing.TestStreams;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestCertificates;
 import io.outboxrelay.testing.TestDatabase;
@@ -127,6 +134,56 @@ class TlsRabbitIT {
         assertThat(check(config)).contains("as the client certificate's user (EXTERNAL)", "client certificate (EXTERNAL)").doesNotContain("[FAIL]");
         assertThat(deliver(config, "tls-external", () -> assertThat(rabbit.ctl("list_connections", "user", "auth_mechanism"))
                 .as("the relay's connection authenticated by its certificate").contains("relay-external\tEXTERNAL"))).isZero();
+    }
+
+    private Map<String, String> streamConfig(String name, String host, String stream) {
+        Map<String, String> c = RelayFiles.minimalConfig(db, unused, name);
+        c.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
+        c.put("debezium.sink.type", "rabbitmqstream");
+        c.put("debezium.sink.rabbitmqstream.host", host);
+        c.put("debezium.sink.rabbitmqstream.port", Integer.toString(rabbit.streamPort()));
+        c.put("debezium.sink.rabbitmqstream.username", "guest");
+        c.put("debezium.sink.rabbitmqstream.password", "guest");
+        c.put("debezium.sink.rabbitmqstream.stream", stream);
+        c.put("debezium.sink.rabbitmqstream.tls.enable", "true");
+        c.put("debezium.sink.rabbitmqstream.tls.trust.store", certs.trustStore().toString());
+        c.put("debezium.sink.rabbitmqstream.tls.trust.store.password", TestCertificates.STORE_PASSWORD);
+        return c;
+    }
+
+    /** The stream sink over TLS: verified by default, refused for a certificate of another name, unless tls.serverName names it. */
+    @Test
+    void streamsOverTlsVerifyTheHostOrTheServerName() throws Exception {
+        assertThat(check(streamConfig("tls-stream", "localhost", "tls-stream")))
+                .contains("[ OK ] stream connection is TLS, server certificate and host name verified").doesNotContain("[FAIL]");
+        String byAddress = check(streamConfig("tls-stream-ip", "127.0.0.1", "tls-stream"));
+        assertThat(byAddress).contains("[FAIL] TLS to RabbitMQ Streams at 127.0.0.1:" + rabbit.streamPort() + " failed: ")
+                .contains("No subject alternative names matching IP address 127.0.0.1 found").contains("tls.serverName");
+        Map<String, String> config = streamConfig("tls-stream-sni", "127.0.0.1", "tls-stream-sni");
+        config.put("debezium.sink.rabbitmqstream.tls.serverName", "localhost");
+        assertThat(check(config)).contains("[ OK ] stream connection is TLS, server certificate and host name verified").doesNotContain("[FAIL]");
+        try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
+            try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "tls-stream-sni", 5, 100, 500)) {
+                assertThat(writer.join(60_000)).isTrue();
+            }
+            Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "tls-stream-sni-");
+            DeliveryCheck check = DeliveryCheck.ofStream(readStream("tls-stream-sni", committed.size()), committed);
+            FaultIT.report("RabbitMQ Streams over verified TLS, by address with tls.serverName: " + check);
+            assertThat(check.lost()).isZero();
+            assertThat(check.duplicates()).isZero();
+            assertThat(relay.log()).doesNotContain(TestCertificates.STORE_PASSWORD);
+        }
+    }
+
+    /** Every message of {@code stream} on the scratch node, read by the test's own verified TLS consumer. */
+    private static List<StreamedMessage> readStream(String stream, int expected) throws Exception {
+        Address entry = new Address("localhost", rabbit.streamPort());
+        try (Environment env = Environment.builder().host("localhost").port(rabbit.streamPort()).addressResolver(a -> entry)
+                .username("guest").password("guest")
+                .tls().sslContext(SslContextBuilder.forClient().trustManager(certs.caCert().toFile()).endpointIdentificationAlgorithm("HTTPS").build())
+                .environmentBuilder().build()) {
+            return TestStreams.readAll(env, stream, expected, Duration.ofMillis(500), Duration.ofSeconds(60));
+        }
     }
 
     private int deliver(Map<String, String> config, String name) throws Exception {

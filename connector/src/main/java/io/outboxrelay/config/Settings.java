@@ -137,7 +137,7 @@ public final class Settings {
             .define(STREAM_PREFIX + "virtualHost", Type.STRING, "/", Importance.MEDIUM, "virtual host")
             .define(STREAM_PREFIX + "tls.enable", Type.BOOLEAN, false, Importance.MEDIUM,
                     "TLS to the stream listener, verifying the server certificate (JDK trust store or `tls.trust.store`) and host name")
-            .define(STREAM_PREFIX + "tls.serverName", Type.STRING, null, Importance.LOW, "accepted for Debezium Server configurations (whose sink does not apply it either); the certificate is checked against `host`")
+            .define(STREAM_PREFIX + "tls.serverName", Type.STRING, null, Importance.LOW, "the name the server certificate is for, when `host` is another (an IP address, a proxy): sent as SNI, and the certificate is checked against it (or else against `host`)")
             .define(STREAM_PREFIX + "tls.trust.store", Type.STRING, null, Importance.LOW, "PKCS#12 or JKS trust store with the broker's CA")
             .define(STREAM_PREFIX + "tls.trust.store.password", Type.STRING, null, Importance.LOW, "its password")
             .define(STREAM_PREFIX + "tls.hostname.verification", Type.BOOLEAN, true, Importance.LOW,

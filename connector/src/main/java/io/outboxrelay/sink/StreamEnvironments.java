@@ -5,7 +5,13 @@ import java.net.ConnectException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
+import java.security.cert.CertificateException;
+import java.util.List;
 
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLParameters;
 import javax.net.ssl.TrustManagerFactory;
 
 import org.slf4j.Logger;
@@ -18,6 +24,8 @@ import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.EnvironmentBuilder;
 import com.rabbitmq.stream.StreamCreator;
 
+import io.netty.handler.ssl.DelegatingSslContext;
+import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.outboxrelay.config.StreamSinkConfig;
 
@@ -54,14 +62,34 @@ public final class StreamEnvironments {
         if (config.tls().enabled()) {
             try {
                 // Netty 4.1 checks no host name unless asked: HTTPS's rules are the ones certificates are made for.
-                b = b.tls().sslContext(SslContextBuilder.forClient().trustManager(trustManagers(config.tls()))
-                        .endpointIdentificationAlgorithm(config.tls().hostnameVerification() ? "HTTPS" : null).build()).environmentBuilder();
+                SslContext context = SslContextBuilder.forClient().trustManager(trustManagers(config.tls()))
+                        .endpointIdentificationAlgorithm(config.tls().hostnameVerification() ? "HTTPS" : null).build();
+                String serverName = config.tls().serverName();
+                b = b.tls().sslContext(serverName == null || serverName.isBlank() ? context : withServerName(context, serverName.trim()))
+                        .environmentBuilder();
             }
             catch (Exception e) {
                 throw new IllegalStateException("cannot set up TLS to the stream listener (" + StreamSinkConfig.PREFIX + "tls.*): " + e.getMessage(), e);
             }
         }
         return b.build();
+    }
+
+    /**
+     * Sends {@code serverName} as SNI: the JDK then checks the certificate against that name (and,
+     * failing that, against the host connected to), which is what connecting by IP address or through
+     * a proxy needs. Netty's own hook for setting up each engine; the stream client has no setting.
+     */
+    private static SslContext withServerName(SslContext context, String serverName) {
+        SNIHostName sni = new SNIHostName(serverName);
+        return new DelegatingSslContext(context) {
+            @Override
+            protected void initEngine(SSLEngine engine) {
+                SSLParameters parameters = engine.getSSLParameters();
+                parameters.setServerNames(List.of(sni));
+                engine.setSSLParameters(parameters);
+            }
+        };
     }
 
     /** A failure to open an environment as a line that says what to check. */
@@ -71,6 +99,11 @@ public final class StreamEnvironments {
             if (t instanceof AuthenticationFailureException) {
                 return "RabbitMQ Streams at " + where + " refused the log-in of " + config.username() + ": check " + StreamSinkConfig.PREFIX
                         + "username and " + StreamSinkConfig.PREFIX + "password" + config.password().whereToRotate();
+            }
+            if (t instanceof SSLException || t instanceof CertificateException) {
+                return "TLS to RabbitMQ Streams at " + where + " failed: " + t.getMessage() + ": check " + StreamSinkConfig.PREFIX
+                        + "tls.trust.store (the CA that signed the broker's certificate) and that the certificate names " + StreamSinkConfig.PREFIX
+                        + "host (or set " + StreamSinkConfig.PREFIX + "tls.serverName to the name it carries)";
             }
             if (t instanceof ConnectException) {
                 return "cannot connect to RabbitMQ Streams at " + where + " (" + StreamSinkConfig.PREFIX + "host/port): " + t.getMessage()

@@ -13,7 +13,8 @@ import com.rabbitmq.client.ConnectionFactory;
 /**
  * A second RabbitMQ node of the locally installed version, for tests that need a broker set up
  * differently from the shared one: here, a TLS-only listener on a free loopback port whose server
- * certificate is {@link TestCertificates}' (for {@code localhost} only), with the EXTERNAL
+ * certificate is {@link TestCertificates}' (for {@code localhost} only), a TLS-only stream listener
+ * with the same certificate, and the EXTERNAL
  * mechanism (the client certificate's common name is the user). Runs as the {@code rabbitmq} OS
  * user with its own config, data, logs and distribution port, so the shared node is untouched.
  */
@@ -22,16 +23,19 @@ public final class ScratchRabbit implements AutoCloseable {
     private final Path dir;
     private final String node;
     private final int port;
+    private final int streamPort;
 
-    private ScratchRabbit(Path dir, String node, int port) {
+    private ScratchRabbit(Path dir, String node, int port, int streamPort) {
         this.dir = dir;
         this.node = node;
         this.port = port;
+        this.streamPort = streamPort;
     }
 
     public static ScratchRabbit startTls(TestCertificates certs) throws IOException {
         Path dir = Files.createTempDirectory("scratch-rabbit");
         int port = freePort();
+        int streamPort = freePort();
         int distPort = freePort();
         String node = "scratch" + Long.toHexString(System.nanoTime()) + "@localhost";
         Files.copy(certs.caCert(), dir.resolve("ca.crt"));
@@ -40,6 +44,8 @@ public final class ScratchRabbit implements AutoCloseable {
         Files.writeString(dir.resolve("rabbitmq.conf"), String.join("\n",
                 "listeners.tcp = none",
                 "listeners.ssl.default = 127.0.0.1:" + port,
+                "stream.listeners.tcp = none",
+                "stream.listeners.ssl.default = 127.0.0.1:" + streamPort,
                 "ssl_options.cacertfile = " + dir.resolve("ca.crt"),
                 "ssl_options.certfile = " + dir.resolve("server.crt"),
                 "ssl_options.keyfile = " + dir.resolve("server.key"),
@@ -49,10 +55,10 @@ public final class ScratchRabbit implements AutoCloseable {
                 "auth_mechanisms.2 = EXTERNAL",
                 "ssl_cert_login_from = common_name",
                 "loopback_users = none", ""));
-        Files.writeString(dir.resolve("enabled_plugins"), "[rabbitmq_auth_mechanism_ssl].\n");
+        Files.writeString(dir.resolve("enabled_plugins"), "[rabbitmq_auth_mechanism_ssl,rabbitmq_stream].\n");
         Files.writeString(dir.resolve("env.conf"), "");
         ServerControl.run("chown", "-R", "rabbitmq", dir.toString());
-        ScratchRabbit rabbit = new ScratchRabbit(dir, node, port);
+        ScratchRabbit rabbit = new ScratchRabbit(dir, node, port, streamPort);
         List<String> start = new ArrayList<>(rabbit.env());
         start.addAll(List.of("RABBITMQ_CONFIG_FILE=" + dir.resolve("rabbitmq.conf"), "RABBITMQ_MNESIA_BASE=" + dir.resolve("mnesia"),
                 "RABBITMQ_LOG_BASE=" + dir.resolve("log"), "RABBITMQ_ENABLED_PLUGINS_FILE=" + dir.resolve("enabled_plugins"),
@@ -89,6 +95,11 @@ public final class ScratchRabbit implements AutoCloseable {
 
     public int port() {
         return port;
+    }
+
+    /** The TLS-only stream listener (the same certificate). */
+    public int streamPort() {
+        return streamPort;
     }
 
     /** Runs rabbitmqctl against this node. */

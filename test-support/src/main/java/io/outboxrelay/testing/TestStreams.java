@@ -58,9 +58,15 @@ public final class TestStreams implements AfterAllCallback {
      * then nothing more for {@code quiet}; fails after {@code timeout}.
      */
     public List<StreamedMessage> readAll(String stream, int atLeast, Duration quiet, Duration timeout) throws InterruptedException {
+        return readAll(environment(), stream, atLeast, quiet, timeout);
+    }
+
+    /** The same through {@code environment} (a broker of a test's own, such as a TLS-only one). */
+    public static List<StreamedMessage> readAll(Environment environment, String stream, int atLeast, Duration quiet, Duration timeout)
+            throws InterruptedException {
         List<StreamedMessage> messages = Collections.synchronizedList(new ArrayList<>());
         AtomicLong lastAt = new AtomicLong(System.nanoTime());
-        Consumer consumer = environment().consumerBuilder().stream(stream).offset(OffsetSpecification.first())
+        Consumer consumer = environment.consumerBuilder().stream(stream).offset(OffsetSpecification.first())
                 .messageHandler((context, message) -> {
                     messages.add(of(stream, context.offset(), message));
                     lastAt.set(System.nanoTime());

@@ -216,6 +216,15 @@ class StreamIT {
         finally {
             ServerControl.deleteBrokerUser(user);
         }
+        // Fixed (a user that may make the stream), the parked events are re-driven into it, once each, with their ids.
+        CliRun redrive = CliRun.of("redrive", "--config", RelayFiles.write(dir, config("stream-refused", stream)).toString(), "--all");
+        assertThat(redrive.out()).contains("5 republished, 0 still unroutable, 0 not re-drivable");
+        Set<String> refused = committedIds("stream-refused");
+        DeliveryCheck redriven = DeliveryCheck.ofStream(streams.readAll(stream, 5, Duration.ofSeconds(1), Duration.ofSeconds(30)), refused);
+        assertThat(redriven.lost()).isZero();
+        assertThat(redriven.duplicates()).isZero();
+        assertThat(CliRun.of("redrive", "--config", RelayFiles.write(dir, config("stream-refused", stream)).toString(), "--all").out())
+                .as("re-driven once: nothing left to re-drive").contains("0 republished");
 
         String large = streams.uniqueName("large", 0);
         Map<String, String> big = config("stream-large", large);

@@ -8,13 +8,19 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeoutException;
 
 import com.rabbitmq.client.ShutdownSignalException;
+import com.rabbitmq.stream.StreamException;
 
 import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.StreamSinkConfig;
+import io.outboxrelay.deadletter.AmqpRepublisher;
 import io.outboxrelay.deadletter.DeadLetterRedriver;
 import io.outboxrelay.deadletter.Redrive;
 import io.outboxrelay.deadletter.RedriveResult;
+import io.outboxrelay.deadletter.Republisher;
+import io.outboxrelay.deadletter.StreamRepublisher;
 import io.outboxrelay.sink.BrokerConnectionFactory;
+import io.outboxrelay.sink.StreamEnvironments;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,7 +29,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "redrive", mixinStandardHelpOptions = true,
-        description = "Publishes parked dead letters again with their original exchange, routing key, properties and message ids, "
+        description = "Publishes parked dead letters again with their original exchange (or stream), routing key, properties and message ids, "
                 + "and marks those the broker confirmed and routed as re-driven. Exits 1 if any stayed parked.")
 final class RedriveCommand implements Callable<Integer> {
 
@@ -53,23 +59,25 @@ final class RedriveCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);
-        if (config == null || !ConfigOptions.publishesOverAmqp(config, err, "redrive")) {
+        if (config == null) {
             return ConfigOptions.EXIT_CONFIG;
         }
         Redrive which = new Redrive(selection.ids == null ? List.of() : selection.ids, reason);
-        DeadLetterRedriver redriver = new DeadLetterRedriver(config.database(), config.relay().deadLetterTable(), config.name(),
-                BrokerConnectionFactory.forSink(config.sink()), config.sink().ackTimeout());
+        DeadLetterRedriver redriver = new DeadLetterRedriver(config.database(), config.relay().deadLetterTable(), config.name());
+        String brokerSettings = config.streams() ? StreamSinkConfig.PREFIX + "*" : "debezium.sink.rabbitmq.connection.*";
         RedriveResult result;
-        try {
-            result = redriver.redrive(which);
+        try (Republisher republisher = config.streams() ? new StreamRepublisher(config.stream(), "outbox-relay redrive " + config.name())
+                : new AmqpRepublisher(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay redrive " + config.name(), config.sink().ackTimeout())) {
+            result = redriver.redrive(which, republisher);
         }
         catch (SQLException e) {
             err.println("redrive: cannot read " + config.relay().deadLetterTable() + " (relay.dead-letter.table): " + e.getMessage());
             err.flush();
             return StatusCommand.EXIT_UNREACHABLE;
         }
-        catch (IOException | TimeoutException | ShutdownSignalException e) {
-            err.println("redrive: publishing to RabbitMQ failed (debezium.sink.rabbitmq.connection.*): " + describe(e)
+        catch (IOException | TimeoutException | ShutdownSignalException | StreamException e) {
+            err.println("redrive: publishing to RabbitMQ failed (" + brokerSettings + "): "
+                    + (!config.streams() ? describe(e) : e instanceof StreamException ? StreamEnvironments.explain(config.stream(), e) : e.getMessage())
                     + "; events not confirmed stay parked");
             err.flush();
             return StatusCommand.EXIT_UNREACHABLE;

@@ -7,25 +7,22 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
 
 import com.rabbitmq.client.AMQP;
-import com.rabbitmq.client.Channel;
-import com.rabbitmq.client.ConnectionFactory;
 
-import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.sink.OutgoingMessage;
 
 /**
- * Publishes parked events again, exactly as they were first published (exchange, routing key,
- * body, properties, message id), with publisher confirms and {@code mandatory}; an event is marked
- * re-driven only after the broker confirmed it and did not return it. Run while the cause is
- * fixed (a binding added, a consumer deployed); the relay itself may keep running.
+ * Publishes parked events again, exactly as they were first published (exchange or stream, routing
+ * key, body, properties, message id), through a {@link Republisher} that waits for the broker's
+ * confirms; an event is marked re-driven only after the broker confirmed it and did not return or
+ * refuse it. Run while the cause is fixed (a binding added, a stream made, a consumer deployed);
+ * the relay itself may keep running.
  */
 public final class DeadLetterRedriver {
 
@@ -34,26 +31,18 @@ public final class DeadLetterRedriver {
     private final DatabaseSettings database;
     private final String table;
     private final String relayName;
-    private final ConnectionFactory broker;
-    private final Duration confirmTimeout;
 
-    public DeadLetterRedriver(DatabaseSettings database, String table, String relayName, ConnectionFactory broker, Duration confirmTimeout) {
+    public DeadLetterRedriver(DatabaseSettings database, String table, String relayName) {
         this.database = database;
         this.table = table;
         this.relayName = relayName;
-        this.broker = broker;
-        this.confirmTimeout = confirmTimeout;
     }
 
-    public RedriveResult redrive(Redrive which) throws SQLException, IOException, TimeoutException, InterruptedException {
+    public RedriveResult redrive(Redrive which, Republisher republisher) throws SQLException, IOException, TimeoutException, InterruptedException {
         List<String> republished = new ArrayList<>();
         List<String> unroutable = new ArrayList<>();
         List<String> notRedrivable = new ArrayList<>();
-        try (Connection db = database.connect("outbox-relay redrive"); com.rabbitmq.client.Connection amqp = ConnectionAudit.openBroker(broker, "outbox-relay redrive " + relayName)) {
-            Channel channel = amqp.createChannel();
-            channel.confirmSelect();
-            Set<String> returned = ConcurrentHashMap.newKeySet();
-            channel.addReturnListener(r -> returned.add(r.getProperties().getMessageId()));
+        try (Connection db = database.connect("outbox-relay redrive")) {
             long afterId = 0;
             while (true) {
                 List<Parked> page = page(db, which, afterId);
@@ -65,16 +54,16 @@ public final class DeadLetterRedriver {
                 for (Parked p : page) {
                     if (p.properties == null) {
                         notRedrivable.add(p.eventId + ": " + p.reason);
-                        continue;
                     }
-                    channel.basicPublish(p.exchange, p.routingKey, true, p.properties, p.payload);
-                    sent.add(p);
+                    else {
+                        sent.add(p);
+                    }
                 }
-                // Returns arrive before the confirms of the messages they concern, so this wait also settles them.
-                channel.waitForConfirmsOrDie(confirmTimeout.toMillis());
+                Set<String> notTaken = republisher.publish(sent.stream()
+                        .map(p -> new OutgoingMessage(p.exchange, p.routingKey, p.properties, p.payload)).toList());
                 List<Long> confirmed = new ArrayList<>();
                 for (Parked p : sent) {
-                    if (returned.contains(p.properties.getMessageId())) {
+                    if (notTaken.contains(p.properties.getMessageId())) {
                         unroutable.add(p.eventId);
                     }
                     else {

@@ -1,9 +1,7 @@
 package io.outboxrelay.sink;
 
 import java.io.IOException;
-import java.math.BigDecimal;
 import java.time.Duration;
-import java.util.Date;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -15,7 +13,6 @@ import com.rabbitmq.stream.ConfirmationStatus;
 import com.rabbitmq.stream.Constants;
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.Message;
-import com.rabbitmq.stream.MessageBuilder;
 import com.rabbitmq.stream.Producer;
 import com.rabbitmq.stream.ProducerBuilder;
 import com.rabbitmq.stream.StreamException;
@@ -97,7 +94,7 @@ final class StreamConnection implements Transport {
         }
         long gen = generation;
         long tag = ++nextTag;
-        Message message = message(producer, p);
+        Message message = StreamMessages.of(producer.messageBuilder().publishingId(p.publishingId()), p.message);
         tracker.published(gen, tag, p);
         try {
             producer.send(message, status -> confirmed(gen, tag, status));
@@ -294,80 +291,6 @@ final class StreamConnection implements Transport {
                     + "are taken as published and dropped by the broker. That is right after older offsets were restored; if another relay "
                     + "publishes with the same producer name, give each its own ({}producer.name)",
                     stream, config.producerName(), ahead, storedWatermark, ahead, StreamSinkConfig.PREFIX);
-        }
-    }
-
-    /** What the AMQP sink puts in properties and headers, in the AMQP 1.0 message a stream stores. */
-    private static Message message(Producer producer, Publication p) {
-        OutgoingMessage m = p.message;
-        AMQP.BasicProperties props = m.properties();
-        MessageBuilder b = producer.messageBuilder().publishingId(p.publishingId());
-        MessageBuilder.PropertiesBuilder properties = b.properties();
-        if (props.getMessageId() != null) {
-            properties.messageId(props.getMessageId());
-        }
-        if (props.getCorrelationId() != null) {
-            properties.correlationId(props.getCorrelationId());
-        }
-        if (props.getContentType() != null) {
-            properties.contentType(props.getContentType());
-        }
-        if (props.getType() != null) {
-            properties.subject(props.getType());
-        }
-        properties.groupId(m.routingKey());
-        if (props.getTimestamp() != null) {
-            properties.creationTime(props.getTimestamp().getTime());
-        }
-        MessageBuilder.ApplicationPropertiesBuilder app = b.applicationProperties();
-        if (props.getType() != null) {
-            app.entry("type", props.getType());
-        }
-        if (props.getAppId() != null) {
-            app.entry("app-id", props.getAppId());
-        }
-        if (props.getHeaders() != null) {
-            props.getHeaders().forEach((k, v) -> entry(app, k, v));
-        }
-        return b.addData(m.body()).build();
-    }
-
-    private static void entry(MessageBuilder.ApplicationPropertiesBuilder app, String key, Object v) {
-        if (v instanceof String s) {
-            app.entry(key, s);
-        }
-        else if (v instanceof Long l) {
-            app.entry(key, (long) l);
-        }
-        else if (v instanceof Integer i) {
-            app.entry(key, (int) i);
-        }
-        else if (v instanceof Short s) {
-            app.entry(key, (short) s);
-        }
-        else if (v instanceof Byte by) {
-            app.entry(key, (byte) by);
-        }
-        else if (v instanceof Boolean bo) {
-            app.entry(key, (boolean) bo);
-        }
-        else if (v instanceof Double d) {
-            app.entry(key, (double) d);
-        }
-        else if (v instanceof Float f) {
-            app.entry(key, (float) f);
-        }
-        else if (v instanceof byte[] bytes) {
-            app.entry(key, bytes);
-        }
-        else if (v instanceof Date d) {
-            app.entryTimestamp(key, d.getTime());
-        }
-        else if (v instanceof BigDecimal d) {
-            app.entry(key, d.toPlainString());
-        }
-        else if (v != null) {
-            app.entry(key, String.valueOf(v));
         }
     }
 

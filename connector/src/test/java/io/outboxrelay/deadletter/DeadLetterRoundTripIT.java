@@ -37,8 +37,10 @@ class DeadLetterRoundTripIT {
             table.write(DeadLetterCodec.undeliverable("unroutable: 312 NO_ROUTE", exchange, "orders.created", props, body, "outbox.event.order", "a-1"));
         }
         try (QueueRecorder recorder = broker.record(queue)) {
-            RedriveResult result = new DeadLetterRedriver(database, "outbox_relay_dead_letter", "roundtrip", broker.connectionFactory(),
-                    Duration.ofSeconds(10)).redrive(Redrive.all());
+            RedriveResult result;
+            try (AmqpRepublisher amqp = new AmqpRepublisher(broker.connectionFactory(), "roundtrip redrive", Duration.ofSeconds(10))) {
+                result = new DeadLetterRedriver(database, "outbox_relay_dead_letter", "roundtrip").redrive(Redrive.all(), amqp);
+            }
             assertThat(result.republished()).containsExactly("e-1");
             List<Delivery> got = recorder.awaitAtLeast(1, Duration.ofSeconds(10));
             Delivery d = got.get(0);

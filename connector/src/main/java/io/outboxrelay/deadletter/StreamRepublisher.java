@@ -12,7 +12,6 @@ import java.util.concurrent.TimeoutException;
 
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.Producer;
-import com.rabbitmq.stream.ProducerBuilder;
 import com.rabbitmq.stream.StreamException;
 
 import io.outboxrelay.config.StreamSinkConfig;
@@ -69,12 +68,8 @@ public final class StreamRepublisher implements Republisher {
             return producer;
         }
         try {
-            if (!StreamEnvironments.exists(environment, config, stream)) {
-                StreamEnvironments.create(environment, config, stream);
-            }
-            ProducerBuilder b = environment.producerBuilder();
-            b = config.superStream() ? b.superStream(stream).routing(msg -> msg.getProperties().getGroupId()).producerBuilder() : b.stream(stream);
-            producer = b.confirmTimeout(config.delivery().ackTimeout()).build();
+            StreamEnvironments.ensure(environment, config, stream);
+            producer = StreamEnvironments.destination(environment.producerBuilder(), config, stream).confirmTimeout(config.delivery().ackTimeout()).build();
         }
         catch (StreamException e) {
             throw new IOException((config.superStream() ? "super stream '" : "stream '") + stream + "' cannot be made or written to (" + e.getMessage()

@@ -213,7 +213,7 @@ final class StreamConnection implements Transport {
             throw new StreamUnavailable(m.reason);
         }
         try {
-            ensureStream(env, stream);
+            StreamEnvironments.ensure(env, config, stream);
             missing.remove(stream);
         }
         catch (StreamException e) {
@@ -230,14 +230,7 @@ final class StreamConnection implements Transport {
         // Before the producer is made: two producers of one name on one stream are one too many for the broker.
         warnIfAhead(env, stream);
         try {
-            ProducerBuilder b = env.producerBuilder().name(config.producerName());
-            if (config.superStream()) {
-                // The record key, the aggregate id, is the group id: one aggregate, one partition, its order kept.
-                b = b.superStream(stream).routing(msg -> msg.getProperties().getGroupId()).producerBuilder();
-            }
-            else {
-                b = b.stream(stream);
-            }
+            ProducerBuilder b = StreamEnvironments.destination(env.producerBuilder().name(config.producerName()), config, stream);
             if (config.filterValue() != null && !config.filterValue().isBlank()) {
                 String key = config.filterValue();
                 b = b.filterValue(msg -> msg.getApplicationProperties() == null || msg.getApplicationProperties().get(key) == null
@@ -263,12 +256,6 @@ final class StreamConnection implements Transport {
         short code = e.getCode();
         return code == Constants.RESPONSE_CODE_ACCESS_REFUSED || code == Constants.RESPONSE_CODE_PRECONDITION_FAILED
                 || code == Constants.RESPONSE_CODE_VIRTUAL_HOST_ACCESS_FAILURE;
-    }
-
-    private void ensureStream(Environment env, String stream) {
-        if (!StreamEnvironments.exists(env, config, stream)) {
-            StreamEnvironments.create(env, config, stream);
-        }
     }
 
     /**

@@ -22,6 +22,7 @@ import com.rabbitmq.stream.AuthenticationFailureException;
 import com.rabbitmq.stream.ByteCapacity;
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.EnvironmentBuilder;
+import com.rabbitmq.stream.ProducerBuilder;
 import com.rabbitmq.stream.StreamCreator;
 
 import io.netty.handler.ssl.DelegatingSslContext;
@@ -121,6 +122,22 @@ public final class StreamEnvironments {
     /** Whether {@code name} (a super stream: its first partition) exists. */
     public static boolean exists(Environment env, StreamSinkConfig config, String name) {
         return env.streamExists(config.superStream() ? config.partitionStreams(name).get(0) : name);
+    }
+
+    /** Makes {@code name} as {@link #create} does unless it exists: what the sink and redrive do before publishing to it. */
+    public static void ensure(Environment env, StreamSinkConfig config, String name) {
+        if (!exists(env, config, name)) {
+            create(env, config, name);
+        }
+    }
+
+    /**
+     * Points {@code b} at {@code destination}: a stream, or a super stream routed by the group id.
+     * The group id is the record key, the aggregate id: one aggregate, one partition, its order kept.
+     */
+    public static ProducerBuilder destination(ProducerBuilder b, StreamSinkConfig config, String destination) {
+        return config.superStream() ? b.superStream(destination).routing(msg -> msg.getProperties().getGroupId()).producerBuilder()
+                : b.stream(destination);
     }
 
     /**

@@ -72,9 +72,9 @@ public final class Inbox {
             channel.basicReject(tag, false);
             return Outcome.REJECTED;
         }
-        InboxMessage message = props == null ? new InboxMessage(id, delivery.getBody(), null, null, null, null, delivery.getEnvelope().isRedeliver())
-                : new InboxMessage(id, delivery.getBody(), props.getType(), props.getContentType(), props.getCorrelationId(), headers(props),
-                        delivery.getEnvelope().isRedeliver());
+        // Past the id check, so the properties are there.
+        InboxMessage message = new InboxMessage(id, delivery.getBody(), props.getType(), props.getContentType(), props.getCorrelationId(),
+                headers(props), delivery.getEnvelope().isRedeliver());
         Outcome outcome;
         try (Connection c = ids.connections.connect()) {
             c.setAutoCommit(false);

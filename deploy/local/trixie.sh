@@ -20,7 +20,7 @@
 set -euo pipefail
 
 ROOT="${OUTBOX_RELAY_TRIXIE_ROOT:-/var/cache/outbox-relay/trixie}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+MIRROR="${DEBIAN_MIRROR:-}"
 PG_PORT="${TRIXIE_PG_PORT:-5433}"
 AMQP_PORT="${TRIXIE_AMQP_PORT:-5673}"
 STREAM_PORT="${TRIXIE_STREAM_PORT:-5553}"
@@ -47,8 +47,31 @@ mounts() {
   mount_once /dev/pts /dev/pts
 }
 
+# The archive this machine's own apt installs its release from (its sources.list or deb822 .sources),
+# so the root comes from the same package source the machine is configured with: no host is named here.
+machine_archive() {
+  local codename uri f files=()
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  [ "${#files[@]}" -gt 0 ] || return 1
+  codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+  [ -n "$codename" ] || return 1
+  uri="$(awk -v want="$codename" '
+    FNR == 1 { uris = ""; suites = "" }
+    /^deb[ \t]/ { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) { if ($(i + 1) == want) { print $i; exit } ; break } }
+    /^URIs:/ { uris = $2 }
+    /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == want && uris != "") { print uris; exit } }
+    /^$/ { uris = "" }
+  ' "${files[@]}" | head -n 1)"
+  [ -n "$uri" ] && printf '%s\n' "$uri"
+}
+
 build_root() {
   [ -x "$ROOT/usr/lib/postgresql/17/bin/postgres" ] && [ -x "$ROOT/usr/sbin/rabbitmq-server" ] && return 0
+  if [ -z "$MIRROR" ]; then
+    MIRROR="$(machine_archive)" || die "cannot tell which Debian archive this machine's apt uses (/etc/apt/sources.list*): set DEBIAN_MIRROR"
+  fi
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
     DEBIAN_FRONTEND=noninteractive apt-get update -q

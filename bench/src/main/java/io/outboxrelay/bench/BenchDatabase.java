@@ -7,6 +7,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Set;
 
+import io.outboxrelay.testing.MixedWriter;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.TestServers;
 
@@ -35,6 +36,8 @@ final class BenchDatabase {
         }
         try (Connection c = connect(); Statement s = c.createStatement()) {
             s.execute(OUTBOX_DDL);
+            // The table soak.sh --mixed writes beside outbox rows; the relay does not publish it.
+            s.execute(MixedWriter.OTHER_DDL);
         }
     }
 

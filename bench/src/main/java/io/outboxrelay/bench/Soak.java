@@ -13,6 +13,7 @@ import java.util.function.UnaryOperator;
 
 
 import io.outboxrelay.testing.DeliveryCheck;
+import io.outboxrelay.testing.MixedWriter;
 import io.outboxrelay.testing.OutboxWriter;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ServerControl;
@@ -24,7 +25,8 @@ import picocli.CommandLine.Option;
 @Command(name = "bench/soak.sh", mixinStandardHelpOptions = true,
         description = "Writes a steady load through the relay (a process of its own, with hot standbys beside it) for a while and injects "
                 + "faults at random: the leader killed with SIGKILL (a standby takes over; a new standby is started in its place), RabbitMQ "
-                + "restarted, the broker connection or the walsender cut, PostgreSQL restarted. Prints each fault's recovery time, then "
+                + "restarted, the broker connection or the walsender cut, PostgreSQL restarted. With --mixed it writes every shape applications use "
+                + "(batches, multi-row VALUES, COPY, …) from several sessions. Prints each fault's recovery time, then "
                 + "losses (must be 0), duplicates and order. Exits 1 on a loss.")
 public final class Soak implements Callable<Integer> {
 
@@ -47,6 +49,15 @@ public final class Soak implements Callable<Integer> {
 
     @Option(names = "--seed", description = "Random seed, to repeat a sequence of faults (default: the clock).")
     Long seed;
+
+    @Option(names = "--mixed", defaultValue = "0", paramLabel = "SESSIONS", description = "Write from SESSIONS sessions in every shape applications "
+            + "use — single rows, batches, multi-row VALUES, COPY, rows beside another table's, logical messages — instead of single-row "
+            + "transactions (default ${DEFAULT-VALUE}: single rows).")
+    int mixedSessions;
+
+    @Option(names = "--faults", split = ",", paramLabel = "FAULT", description = "The faults to draw from (default: all of ${COMPLETION-CANDIDATES}); "
+            + "--faults KILL_LEADER with --standbys 0 is a storm of SIGKILLs at random moments.")
+    List<Fault> faults = List.of(Fault.values());
 
     private record Injected(Fault fault, double atSeconds, long recoveryMillis) {
     }
@@ -74,12 +85,20 @@ public final class Soak implements Callable<Integer> {
             }
             List<Injected> injected = new ArrayList<>();
             int total = (int) (rate * minutes * 60);
-            System.out.printf("soak: %d events at %d/s, a fault every ~%d s, %d standby(s) (seed %d)%n", total, rate, faultEvery, standbys, actualSeed);
+            System.out.printf("soak: %s at %d/s, a fault every ~%d s from %s, %d standby(s) (seed %d)%n",
+                    mixedSessions > 0 ? minutes + " min of every write shape from " + mixedSessions + " sessions" : total + " single-row events",
+                    rate, faultEvery, faults, standbys, actualSeed);
             long start = System.nanoTime();
+            long end = start + (long) (minutes * 60e9);
             try (LatencyConsumer consumer = LatencyConsumer.start(amqp, BenchRelay.QUEUE, true, UnaryOperator.identity());
-                    OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "soak", 100, total, rate, Workload.PAYLOAD_BYTES)) {
-                while (!writer.join((long) (faultEvery * 1000 * (0.5 + random.nextDouble())))) {
-                    Fault fault = Fault.values()[random.nextInt(Fault.values().length)];
+                    OutboxWriter writer = mixedSessions > 0 ? null : OutboxWriter.start(db::connect, "outbox_event", "soak", 100, total, rate, Workload.PAYLOAD_BYTES);
+                    MixedWriter mixed = mixedSessions > 0 ? MixedWriter.start(db::connect, "outbox_event", "soak", mixedSessions, rate, actualSeed) : null) {
+                while (true) {
+                    long pause = (long) (faultEvery * 1000 * (0.5 + random.nextDouble()));
+                    if (writer != null ? writer.join(pause) : !sleepUntil(Math.min(end, System.nanoTime() + pause * 1_000_000), end)) {
+                        break;
+                    }
+                    Fault fault = faults.get(random.nextInt(faults.size()));
                     double at = (System.nanoTime() - start) / 1e9;
                     int before = consumer.count();
                     long faultStart = System.nanoTime();
@@ -87,6 +106,13 @@ public final class Soak implements Callable<Integer> {
                     long recovery = awaitDeliveries(consumer, before + Math.max(10, rate / 2), faultStart);
                     injected.add(new Injected(fault, at, recovery));
                     System.out.printf("  %7.1f s  %-24s recovered in %s%n", at, fault, recovery < 0 ? "(no new deliveries within 120 s)" : recovery + " ms");
+                }
+                if (mixed != null) {
+                    mixed.close();
+                    if (mixed.failure() != null) {
+                        throw new IllegalStateException("a writer session failed: " + mixed.failure(), mixed.failure());
+                    }
+                    System.out.printf("events by shape: %s%n", mixed.eventsByShape());
                 }
                 Set<String> ids = db.ids("soak-");
                 boolean all = consumer.awaitIds(ids, Duration.ofMinutes(3));
@@ -102,7 +128,7 @@ public final class Soak implements Callable<Integer> {
                     }
                 }
                 System.out.printf("%nevents %d, lost %d, duplicates %d (consumer redeliveries included), order violations %d, writer retries %d%s%n",
-                        check.expected(), check.lost(), check.duplicates(), check.orderViolations().size(), writer.retries(),
+                        check.expected(), check.lost(), check.duplicates(), check.orderViolations().size(), writer == null ? 0 : writer.retries(),
                         all ? "" : " — some events had not arrived after 3 minutes");
                 return check.lost() == 0 && check.orderViolations().isEmpty() ? 0 : 1;
             }
@@ -148,6 +174,15 @@ public final class Soak implements Callable<Integer> {
             Thread.currentThread().interrupt();
             return false;
         }
+    }
+
+    /** Sleeps until {@code until}; false when that was the end of the run. */
+    private static boolean sleepUntil(long until, long end) throws InterruptedException {
+        long left = until - System.nanoTime();
+        if (left > 0) {
+            Thread.sleep(left / 1_000_000);
+        }
+        return System.nanoTime() < end;
     }
 
     /** Milliseconds from the fault's start until {@code count} deliveries have arrived, or -1 after 120 s. */

@@ -17,6 +17,7 @@ import java.util.concurrent.TimeoutException;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.ConnectionFactoryConfigurator;
+import com.rabbitmq.stream.Environment;
 
 import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.BrokerTls;
@@ -25,16 +26,18 @@ import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.config.StreamSinkConfig;
-import io.outboxrelay.sink.StreamEnvironments;
-import io.outboxrelay.source.ShardSets;
-import com.rabbitmq.stream.Environment;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
+import io.outboxrelay.offsetstore.StoredOffsets;
+import io.outboxrelay.sink.BrokerConnectionFactory;
+import io.outboxrelay.sink.StreamEnvironments;
 import io.outboxrelay.source.OutboxPublication;
+import io.outboxrelay.source.ResumeCheck;
+import io.outboxrelay.source.ShardSets;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
-import io.outboxrelay.sink.BrokerConnectionFactory;
+import io.outboxrelay.source.StoredOffset;
 
 /**
  * Tests each prerequisite of a configured relay against the real servers, without changing
@@ -293,6 +296,21 @@ public final class Preflight {
         }
         else {
             results.add(CheckResult.ok("replication slot " + name + " exists (" + slot.plugin() + ") and is free"));
+        }
+        if (slot == null || config.database().database().equals(slot.database())) {
+            checkResume(source, slot);
+        }
+    }
+
+    /** What a start would not send: the rows already in the outbox on a first start, or what lies between the stored offset and a slot ahead of it. */
+    @SuppressWarnings({ "unchecked", "rawtypes" })
+    private void checkResume(SourceInspector source, SlotStatus slot) throws SQLException {
+        StoredOffset stored = StoredOffset.from(StoredOffsets.read((Map) config.engineProperties()));
+        ResumeCheck.Result resume = ResumeCheck.of(source, config.database().database(), config.slotName(), slot, stored, config.outboxTables(),
+                config.engineProperties().getProperty("snapshot.mode"));
+        resume.lines().forEach(line -> results.add(CheckResult.warn(line)));
+        if (resume.lines().isEmpty() && stored != null) {
+            results.add(CheckResult.ok("the relay resumes from the stored offset " + stored.lsnText()));
         }
     }
 

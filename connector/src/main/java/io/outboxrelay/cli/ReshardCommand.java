@@ -14,6 +14,7 @@ import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
+import io.outboxrelay.source.Lsns;
 import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.ShardFilter;
 import io.outboxrelay.source.ShardSets;
@@ -235,11 +236,6 @@ final class ReshardCommand implements Callable<Integer> {
 
     /** Whether LSN {@code a} is after {@code b} (both in PostgreSQL's X/Y notation). */
     static boolean lsnAfter(String a, String b) {
-        return Long.compareUnsigned(lsn(a), lsn(b)) > 0;
-    }
-
-    private static long lsn(String text) {
-        int slash = text.indexOf('/');
-        return (Long.parseLong(text.substring(0, slash), 16) << 32) | Long.parseLong(text.substring(slash + 1), 16);
+        return Lsns.after(Lsns.parse(a), Lsns.parse(b));
     }
 }

@@ -3,6 +3,7 @@ package io.outboxrelay.engine;
 import java.io.IOException;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
@@ -29,6 +30,7 @@ import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.metrics.RelayState;
 import io.outboxrelay.source.OutboxPublication;
+import io.outboxrelay.source.ResumeCheck;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.sink.BrokerConnectionFactory;
@@ -323,20 +325,24 @@ public final class EngineSupervisor implements Health, RelayState {
             closer.setDaemon(true);
             closer.start();
         };
-        StoredOffset stored = null;
-        if (config.streams()) {
-            try {
-                // Stream publishing ids go on from the count stored with the offset the engine resumes from.
-                stored = StoredOffset.from(StoredOffsets.read((Map) config.engineProperties()));
-            }
-            catch (SQLException e) {
-                return "cannot read the stored offset from " + StoredOffsets.table((Map) config.engineProperties()) + ": " + e.getMessage();
-            }
+        StoredOffset stored;
+        ResumeCheck.Result resume;
+        try {
+            stored = storedOffset(epoch);
+            resume = resumeCheck(stored);
         }
+        catch (SQLException e) {
+            return "cannot read the stored offset from " + StoredOffsets.table((Map) config.engineProperties()) + " or slot " + config.slotName()
+                    + ": " + e.getMessage();
+        }
+        resume.lines().forEach(line -> LOG.warn("{}", line));
         RabbitMqChangeConsumer sink = RabbitMqChangeConsumer.of(config, deadLetters, metrics, stopEngine,
                 epoch < 0 ? () -> true : () -> leadership.mayPublish(epoch), stored);
         try {
             sink.connect();
+            if (resume.resumesPastStored()) {
+                sink.resumePastStoredOffset();
+            }
         }
         catch (IOException | TimeoutException | RuntimeException e) {
             sink.close();
@@ -422,6 +428,39 @@ public final class EngineSupervisor implements Health, RelayState {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The offset the engine will resume from. One written with Debezium's own {@code lsn_proc} (by an
+     * older relay, or by Debezium) is first moved back to the start of its transaction, in the store,
+     * so that this start already resumes as every later one does: see {@code sink.ResumePositions}.
+     */
+    @SuppressWarnings({ "unchecked", "rawtypes" })
+    private StoredOffset storedOffset(long epoch) throws SQLException {
+        Map<String, String> raw = StoredOffsets.read((Map) config.engineProperties());
+        Map<String, String> rewritten = new HashMap<>();
+        raw.forEach((key, value) -> {
+            String boundary = value == null ? null : StoredOffset.asBoundary(value);
+            if (boundary != null) {
+                rewritten.put(key, boundary);
+            }
+        });
+        if (!rewritten.isEmpty()) {
+            StoredOffsets.write((Map) engineProperties(epoch), rewritten);
+            raw.putAll(rewritten);
+            LOG.info("The stored offset was written by an older relay or by Debezium itself, inside a transaction; it was moved back to that"
+                    + " transaction's start ({}), which Debezium 3.6.1 resumes from without skipping: the transaction is sent again, with the same"
+                    + " message ids", StoredOffset.from(raw).lsnText());
+        }
+        return StoredOffset.from(raw);
+    }
+
+    /** Where PostgreSQL will resume compared with the stored offset, with a line for whatever the user should know. */
+    private ResumeCheck.Result resumeCheck(StoredOffset stored) throws SQLException {
+        try (SourceInspector inspector = new SourceInspector(config.database(), "outbox-relay start check")) {
+            return ResumeCheck.of(inspector, config.database().database(), config.slotName(), inspector.slot(config.slotName()), stored, config.outboxTables(),
+                    config.engineProperties().getProperty("snapshot.mode"));
         }
     }
 

@@ -2,6 +2,7 @@ package io.outboxrelay.sink;
 
 import java.util.Arrays;
 import java.util.EnumSet;
+import java.util.Map;
 import java.util.Set;
 
 import org.apache.kafka.connect.source.SourceRecord;
@@ -68,8 +69,8 @@ final class Publication {
     final long commitMicros;
     /** The stream publishing id (see {@link PublishingIds}); 0 when the sink does not number messages. */
     private long publishingId;
-    /** The highest publishing id given up to this record, stored with its offset; -1 when the sink does not number messages. */
-    private long idWatermark = -1;
+    /** Where Debezium resumes once it is marked (see {@link ResumePositions}). */
+    private ResumePositions.Position resumeAt = ResumePositions.Position.UNCHANGED;
     private State state;
     private Refusal refusal;
     private String reason;
@@ -106,9 +107,18 @@ final class Publication {
     }
 
     /** Numbers it, once, on the engine thread before anyone else sees it. */
-    void number(long id, long watermark) {
+    void number(long id) {
         this.publishingId = id;
-        this.idWatermark = watermark;
+    }
+
+    /** Where Debezium resumes once it is marked; set once, on the engine thread before anyone else sees it. */
+    void resumeAt(ResumePositions.Position position) {
+        this.resumeAt = position;
+    }
+
+    /** Whether marking it moves the stored offset (false before any position is known). */
+    boolean movesOffset() {
+        return resumeAt.moves();
     }
 
     long publishingId() {
@@ -116,19 +126,19 @@ final class Publication {
     }
 
     /**
-     * Tells the engine it is processed. Where messages are numbered, the offset stored for it carries
-     * the highest publishing id given so far, through Debezium's own hook for that
-     * ({@link DebeziumEngine.RecordCommitter#markProcessed(Object, DebeziumEngine.Offsets)}): the id
-     * and the position it belongs to are then written in one offset, never one without the other.
+     * Tells the engine it is processed, with the offset {@link ResumePositions} chose for it instead of
+     * the record's own, through Debezium's hook for that
+     * ({@link DebeziumEngine.RecordCommitter#markProcessed(Object, DebeziumEngine.Offsets)}): the
+     * position, the part of its transaction delivered and the stream's publishing-id count are then
+     * written in one offset, never one without the others.
      */
     void markProcessed(DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
-        if (idWatermark < 0 || event.value() == null || event.value().sourceOffset() == null) {
-            committer.markProcessed(event);
+        Map<String, Object> offset = resumeAt.offset();
+        if (offset == null) {
             return;
         }
         DebeziumEngine.Offsets offsets = committer.buildOffsets();
-        event.value().sourceOffset().forEach(offsets::set);
-        offsets.set(PublishingIds.OFFSET_KEY, idWatermark);
+        offset.forEach(offsets::set);
         committer.markProcessed(event, offsets);
     }
 

@@ -264,6 +264,9 @@ final class PublishPipeline {
      * cannot be written (retried after a back-off) and for good once a fail policy is met.
      */
     private void markFinished() throws InterruptedException {
+        // Of a run of records finished together only the last one's position is handed to Debezium: the stored offset is the
+        // last position it was given, so the ones before would only be overwritten (and cost an offset map each).
+        Publication last = null;
         while (!unmarked.isEmpty() && fatal == null) {
             Publication p = unmarked.peek();
             if (p.state() == Publication.State.REFUSED && !park(p)) {
@@ -273,12 +276,17 @@ final class PublishPipeline {
                 break;
             }
             p.done();
-            p.markProcessed(committer);
+            if (p.movesOffset()) {
+                last = p;
+            }
             unmarked.poll();
             if (p.wasPublished()) {
                 windowCount--;
                 windowBytes -= p.bytes();
             }
+        }
+        if (last != null) {
+            last.markProcessed(committer);
         }
         heldBytes = windowBytes;
         unmarkedCount = unmarked.size();

@@ -1,9 +1,5 @@
 package io.outboxrelay.sink;
 
-import java.util.Map;
-import java.util.Objects;
-
-import org.apache.kafka.connect.source.SourceRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,12 +12,12 @@ import io.outboxrelay.source.StoredOffset;
  * <p>
  * Ids count the outbox events in the order Debezium emits them, which is PostgreSQL's commit order
  * and, within a transaction, WAL order: strictly increasing across transactions and inside a large
- * one, whatever their size. The count reached at each record is stored in that record's offset
- * ({@link #OFFSET_KEY}), in the same write as the position, so after a restart the numbering goes on
- * from the stored offset exactly where the first run numbered the same events. A numbering with no
- * stored count (the first start, offsets from the AMQP sink) begins at the clock's microseconds:
- * above every id an earlier numbering can have reached, since no relay publishes a million events
- * a second, so nothing new is ever taken for a duplicate.
+ * one, whatever their size. The count reached at each stored position is written in the offset
+ * ({@link ResumePositions}), so after a restart, when Debezium sends everything after that
+ * position again, the numbering goes on from there exactly as the first run numbered the same
+ * events. A numbering with no stored count (the first start, offsets from the AMQP sink) begins at
+ * the clock's microseconds: above every id an earlier numbering can have reached, since no relay
+ * publishes a million events a second, so nothing new is ever taken for a duplicate.
  * <p>
  * Used on the engine thread only.
  */
@@ -31,22 +27,19 @@ final class PublishingIds {
 
     private static final Logger LOG = LoggerFactory.getLogger(PublishingIds.class);
 
-    private final StoredOffset stored;
     private long last;
-    private long skipped;
 
-    private PublishingIds(StoredOffset stored, long last) {
-        this.stored = stored;
+    private PublishingIds(long last) {
         this.last = last;
     }
 
     /** Goes on from the stored offset's count, or begins a new numbering. */
     static PublishingIds from(StoredOffset stored, long nowMicros) {
         if (stored != null && stored.publishingId() >= 0) {
-            return new PublishingIds(stored, stored.publishingId());
+            return new PublishingIds(stored.publishingId());
         }
         LOG.info("No publishing id in the stored offset: numbering stream messages from {} (the clock's microseconds)", nowMicros);
-        return new PublishingIds(stored, nowMicros);
+        return new PublishingIds(nowMicros);
     }
 
     /** The highest id given so far. */
@@ -55,48 +48,23 @@ final class PublishingIds {
     }
 
     /**
-     * Whether {@code record} is an event of the stored offset's own transaction at or before the
-     * stored position: Debezium may emit the tail of that transaction again on a restart, and those
-     * events were confirmed before the offset was stored. Numbering them again would shift every
-     * id after them and turn the broker's de-duplication into duplicates.
+     * Goes on above {@code floor} (the broker's last id of this producer) when the stored count
+     * cannot be trusted: PostgreSQL resumes past the stored position, so the events between were
+     * numbered by a run whose count was never stored.
      */
-    boolean alreadyStored(SourceRecord record) {
-        if (stored == null || stored.txId() == null || record.sourceOffset() == null) {
-            return false;
+    void raiseTo(long floor) {
+        if (floor > last) {
+            LOG.warn("Numbering stream messages from {}, the broker's last publishing id of this producer, instead of the stored count {}: "
+                    + "PostgreSQL does not send again what lies between the stored offset and the slot's position", floor, last);
+            last = floor;
         }
-        Map<String, ?> offset = record.sourceOffset();
-        if (!Objects.equals(stored.txId(), number(offset.get("txId")))) {
-            return false;
-        }
-        Long lsn = number(offset.get("lsn"));
-        if (lsn == null) {
-            return false;
-        }
-        long events = orZero(number(offset.get("lsn_events_processed")));
-        boolean at = lsn < stored.lsn() || (lsn == stored.lsn() && events <= stored.eventsAtLsn());
-        if (at && skipped++ == 0) {
-            LOG.info("Debezium emitted again events of transaction {} that were confirmed before the offset was stored; they are not published again",
-                    stored.txId());
-        }
-        return at;
     }
 
-    /** Numbers {@code p}: an event gets the next id; anything else only carries the count reached. */
+    /** Numbers {@code p}: an event gets the next id; anything else keeps 0. */
     void number(Publication p, boolean event) {
         if (event) {
             last++;
-            p.number(last, last);
+            p.number(last);
         }
-        else {
-            p.number(0, last);
-        }
-    }
-
-    private static Long number(Object o) {
-        return o instanceof Number n ? n.longValue() : null;
-    }
-
-    private static long orZero(Long l) {
-        return l == null ? 0 : l;
     }
 }

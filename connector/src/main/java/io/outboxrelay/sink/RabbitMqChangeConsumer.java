@@ -50,6 +50,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private final Transport broker;
     /** Null for the AMQP sink, which does not number messages. */
     private final PublishingIds ids;
+    private final ResumePositions positions;
     private final PublishPipeline pipeline;
     private final TailFinisher finisher;
     private final MessageMapper mapper;
@@ -72,20 +73,20 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         String connectionName = "outbox-relay " + config.name();
         if (config.streams()) {
             PublishingIds ids = PublishingIds.from(stored, System.currentTimeMillis() * 1_000);
-            long watermark = stored != null && stored.publishingId() >= 0 ? stored.publishingId() : ids.last();
+            long watermark = ids.last();
             return new RabbitMqChangeConsumer(config.delivery(), config.relay(), deadLetters, metrics, stopEngine, mayPublish,
                     tracker -> new StreamConnection(config.stream(), connectionName, tracker, watermark), new MessageMapper(config.stream(), config.name()),
-                    ids, config.stream().stream());
+                    ids, new ResumePositions(stored, ids.last()), config.stream().stream());
         }
         SinkConfig sink = config.sink();
         return new RabbitMqChangeConsumer(sink.delivery(), config.relay(), deadLetters, metrics, stopEngine, mayPublish,
                 tracker -> new BrokerConnection(sink, connectionName, tracker), new MessageMapper(sink, config.name()), null,
-                sink.exchange().isEmpty() ? null : sink.exchange());
+                new ResumePositions(stored, -1), sink.exchange().isEmpty() ? null : sink.exchange());
     }
 
     private RabbitMqChangeConsumer(Delivery sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
                                    BooleanSupplier mayPublish, Function<ConfirmTracker, Transport> transport, MessageMapper mapper, PublishingIds ids,
-                                   String fixedDestination) {
+                                   ResumePositions positions, String fixedDestination) {
         this.sink = sink;
         this.metrics = metrics;
         this.tracker = new ConfirmTracker(metrics);
@@ -97,6 +98,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         this.finisher = new TailFinisher(pipeline, tracker, broker, relay.name(), sink.ackTimeout());
         this.mapper = mapper;
         this.ids = ids;
+        this.positions = positions;
     }
 
     /** Opens the broker connection now, so that a wrong address fails at start rather than at the first event. */
@@ -132,6 +134,18 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             Thread.sleep(2);
         }
         return true;
+    }
+
+    /**
+     * PostgreSQL will resume past the stored offset (the slot is ahead of it, or was made anew), so
+     * nothing of the stored position's transaction comes again, and for streams the stored count is
+     * stale: numbering goes on above the broker's last publishing id instead. Before the engine starts.
+     */
+    public void resumePastStoredOffset() {
+        if (ids != null) {
+            ids.raiseTo(broker.lastPublishingId());
+        }
+        positions.resumesPastStored(ids == null ? -1 : ids.last());
     }
 
     /** The broker's reason while it blocks publishing, or null. */
@@ -244,19 +258,21 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         }
     }
 
+    /**
+     * Decides, in source order, what becomes of one record and where Debezium resumes once it is
+     * marked. A record that was finished before a restart (Debezium sends its transaction again from
+     * the start) is not published again; for streams it still takes its publishing id, so everything
+     * after it keeps the id it had the first time.
+     */
     private Publication classify(ChangeEvent<SourceRecord, SourceRecord> event) {
         SourceRecord record = event.value();
         boolean outboxEvent = record != null && OutboxHeaders.isOutboxEvent(record);
-        if (ids == null) {
-            return classifyEvent(event, record, outboxEvent);
+        ResumePositions.Position at = positions.next(record, ids == null ? -1 : ids.last());
+        Publication p = at.finishedBefore() ? Publication.ignored(event) : classifyEvent(event, record, outboxEvent);
+        if (ids != null) {
+            ids.number(p, outboxEvent);
         }
-        if (outboxEvent && ids.alreadyStored(record)) {
-            Publication p = Publication.ignored(event);
-            ids.number(p, false);
-            return p;
-        }
-        Publication p = classifyEvent(event, record, outboxEvent);
-        ids.number(p, outboxEvent);
+        p.resumeAt(at);
         return p;
     }
 

@@ -40,6 +40,8 @@ final class StreamConnection implements Transport {
     private final String connectionName;
     /** The highest id the stored offset knew: a stream holding more of this producer's ids is worth a line. */
     private final long storedWatermark;
+    /** The highest publishing id of this producer the broker held when its producers were made. */
+    private volatile long brokerLastId = -1;
     private final Map<String, Producer> producers = new HashMap<>();
     private final Map<String, Missing> missing = new HashMap<>();
     private Environment environment;
@@ -259,9 +261,10 @@ final class StreamConnection implements Transport {
     }
 
     /**
-     * A stream that already holds ids of this producer beyond the stored offset's: what lies between
-     * is taken as published (the broker drops it). That is right after a restore of older offsets;
-     * it is loss if another relay publishes with the same producer name, so it is said.
+     * Reads the broker's last publishing id of this producer. Ids beyond the stored count are usual
+     * after a crash (what was confirmed after the offset was stored is sent again and dropped as a
+     * duplicate); the line says so, and says what it would mean if another relay published with the
+     * same producer name.
      */
     private void warnIfAhead(Environment env, String stream) {
         long ahead = 0;
@@ -273,12 +276,17 @@ final class StreamConnection implements Transport {
                 LOG.debug("Cannot read the last publishing id of {} on {}", config.producerName(), s, e);
             }
         }
+        brokerLastId = Math.max(brokerLastId, ahead);
         if (ahead > storedWatermark) {
-            LOG.warn("Stream '{}' holds messages of producer '{}' up to publishing id {}, beyond the stored offset's {}: events numbered up to {} "
-                    + "are taken as published and dropped by the broker. That is right after older offsets were restored; if another relay "
-                    + "publishes with the same producer name, give each its own ({}producer.name)",
-                    stream, config.producerName(), ahead, storedWatermark, ahead, StreamSinkConfig.PREFIX);
+            LOG.info("Stream '{}' holds messages of producer '{}' up to publishing id {}, beyond the stored offset's count {}: the events between "
+                    + "are sent again with the ids they had and dropped by the broker as duplicates. Each relay needs a producer name of its own "
+                    + "({}producer.name)", stream, config.producerName(), ahead, storedWatermark, StreamSinkConfig.PREFIX);
         }
+    }
+
+    @Override
+    public long lastPublishingId() {
+        return brokerLastId;
     }
 
     static String describe(short code) {

@@ -45,6 +45,11 @@ interface Transport extends AutoCloseable {
     /** Forgets the connection (after a failure); the next publish opens a fresh one. */
     void reset();
 
+    /** The highest publishing id the broker holds of this relay's producer, seen when it was opened; -1 where messages are not numbered. */
+    default long lastPublishingId() {
+        return -1;
+    }
+
     @Override
     void close();
 }

@@ -292,7 +292,8 @@ public final class OutboxPublication {
         }
     }
 
-    private static String quoteQualified(String table) {
+    /** A table name, {@code schema.table} or bare, quoted for SQL. */
+    static String quoteQualified(String table) {
         int dot = table.indexOf('.');
         return dot < 0 ? quote(table) : quote(table.substring(0, dot)) + "." + quote(table.substring(dot + 1));
     }

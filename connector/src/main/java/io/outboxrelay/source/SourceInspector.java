@@ -57,6 +57,22 @@ public final class SourceInspector implements AutoCloseable {
         }
     }
 
+    /** How many rows {@code table} has, counting at most {@code limit + 1}; 0 when it does not exist (reported where tables are checked). */
+    public long rowsUpTo(String table, long limit) throws SQLException {
+        try (PreparedStatement ps = connection.get().prepareStatement("SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE "
+                + "(SELECT count(*) FROM (SELECT 1 FROM " + OutboxPublication.quoteQualified(table) + " LIMIT " + (limit + 1) + ") AS r) END")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
     /** Terminates the walsender streaming from the slot, if one does; a role may end its own backends. */
     public void terminateSlotHolder(String slotName) throws SQLException {
         try (PreparedStatement ps = connection.get().prepareStatement(

@@ -7,17 +7,34 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
- * The PostgreSQL connector's offset as stored: the LSN it resumes from and the commit time it came
- * from, the transaction and the events counted at that LSN, and the stream sink's publishing id.
+ * The PostgreSQL connector's offset as the relay stores it: the position Debezium resumes from,
+ * the commit time it came from, how far the transaction that follows it was delivered, and the
+ * stream sink's publishing id there.
+ * <p>
+ * The relay writes only positions at a transaction boundary ({@code lsn} = {@code lsn_commit}, no
+ * {@code lsn_proc}; see {@code sink.ResumePositions}), which Debezium 3.6.1 resumes from without its
+ * WAL position search; how much of the transaction after it was already delivered travels in the
+ * relay's own keys ({@link #PART_TX_KEY}, …), so the relay itself can leave that part out when
+ * Debezium sends the transaction again.
  *
- * @param txId         the transaction of the stored position, or null
- * @param eventsAtLsn  Debezium's {@code lsn_events_processed}: events already emitted at {@code lsn}
- * @param publishingId the highest stream publishing id given up to this offset, or -1 when none was stored
+ * @param lsn          where streaming resumes: the end of the last transaction delivered completely
+ * @param partTx       the transaction after {@code lsn} that was partly delivered, or null
+ * @param partLsn      the LSN of the last record of {@code partTx} delivered
+ * @param partAtLsn    how many records of {@code partTx} at {@code partLsn} were delivered
+ * @param publishingId the stream sink's count of events up to {@code lsn}, or -1 when none was stored
+ * @param legacy       written with Debezium's own {@code lsn_proc} (by an older relay, or Debezium
+ *                     itself): a position 3.6.1 may resume from wrongly
  */
-public record StoredOffset(long lsn, long commitMicros, Long txId, long eventsAtLsn, long publishingId) {
+public record StoredOffset(long lsn, long commitMicros, Long partTx, long partLsn, long partAtLsn, long publishingId, boolean legacy) {
 
     /** The stream sink's key in the connector's offset map; Debezium's loader reads its own keys and leaves this one alone. */
     public static final String PUBLISHING_ID_KEY = "outbox_relay_publishing_id";
+    /** The transaction after the stored position that was partly delivered. */
+    public static final String PART_TX_KEY = "outbox_relay_part_tx";
+    /** The LSN of the last record of that transaction that was delivered. */
+    public static final String PART_LSN_KEY = "outbox_relay_part_lsn";
+    /** How many of its records at that LSN were delivered (a COPY writes many rows at one LSN). */
+    public static final String PART_AT_LSN_KEY = "outbox_relay_part_at_lsn";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -31,8 +48,9 @@ public record StoredOffset(long lsn, long commitMicros, Long txId, long eventsAt
                 JsonNode node = JSON.readTree(value);
                 if (node.hasNonNull("lsn")) {
                     return new StoredOffset(node.get("lsn").asLong(), node.path("ts_usec").asLong(0),
-                            node.hasNonNull("txId") ? node.get("txId").asLong() : null, node.path("lsn_events_processed").asLong(0),
-                            node.path(PUBLISHING_ID_KEY).asLong(-1));
+                            node.hasNonNull(PART_TX_KEY) ? node.get(PART_TX_KEY).asLong() : null,
+                            node.path(PART_LSN_KEY).asLong(0), node.path(PART_AT_LSN_KEY).asLong(0),
+                            node.path(PUBLISHING_ID_KEY).asLong(-1), node.hasNonNull("lsn_proc"));
                 }
             }
             catch (JsonProcessingException e) {
@@ -42,8 +60,32 @@ public record StoredOffset(long lsn, long commitMicros, Long txId, long eventsAt
         return null;
     }
 
+    /**
+     * A legacy offset ({@code lsn_proc} inside a transaction, which 3.6.1 may resume from wrongly)
+     * moved back to the boundary before its transaction: {@code lsn} = {@code lsn_commit}, no
+     * {@code lsn_proc}. Debezium then sends that transaction again whole (with the same message ids);
+     * nothing is skipped. Null when {@code json} needs no change or is not the connector's offset.
+     */
+    public static String asBoundary(String json) {
+        try {
+            JsonNode node = JSON.readTree(json);
+            if (!(node instanceof com.fasterxml.jackson.databind.node.ObjectNode o) || !o.hasNonNull("lsn_proc") || !o.hasNonNull("lsn")) {
+                return null;
+            }
+            long boundary = o.hasNonNull("lsn_commit") ? o.get("lsn_commit").asLong() : Math.min(o.get("lsn").asLong(), o.get("lsn_proc").asLong());
+            o.remove("lsn_proc");
+            o.remove("lsn_events_processed");
+            o.put("lsn", boundary);
+            o.put("lsn_commit", boundary);
+            return JSON.writeValueAsString(o);
+        }
+        catch (JsonProcessingException e) {
+            return null;
+        }
+    }
+
     /** The LSN in PostgreSQL's own notation, e.g. {@code 0/16B3748}. */
     public String lsnText() {
-        return Long.toHexString(lsn >>> 32).toUpperCase() + "/" + Long.toHexString(lsn & 0xFFFFFFFFL).toUpperCase();
+        return Lsns.text(lsn);
     }
 }

@@ -36,6 +36,22 @@ public final class StoredOffsets {
         return offsets;
     }
 
+    /**
+     * Writes {@code offsets} (key to value, as JSON text, as {@link #read} returns them) into the
+     * namespace the given engine properties configure, fenced by their lease epoch when they name one,
+     * as the store itself would: for a tool or a start-up step that must rewrite a stored offset
+     * before an engine reads it.
+     */
+    public static void write(Map<String, ?> engineProperties, Map<String, String> offsets) throws SQLException {
+        PostgresOffsetStoreConfig config = PostgresOffsetStoreConfig.from(engineProperties);
+        Map<ByteBuffer, ByteBuffer> entries = new java.util.HashMap<>();
+        offsets.forEach((k, v) -> entries.put(ByteBuffer.wrap(k.getBytes(StandardCharsets.UTF_8)),
+                v == null ? null : ByteBuffer.wrap(v.getBytes(StandardCharsets.UTF_8))));
+        try (OffsetTable table = new OffsetTable(config)) {
+            table.write(entries);
+        }
+    }
+
     /** The table the given engine properties store offsets in. */
     public static String table(Map<String, ?> engineProperties) {
         return PostgresOffsetStoreConfig.from(engineProperties).table();

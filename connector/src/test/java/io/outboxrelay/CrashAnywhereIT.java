@@ -97,14 +97,8 @@ class CrashAnywhereIT {
     void killedAnywhereIntoAStreamItLosesAndRepeatsNothing() throws Exception {
         String name = "crash-stream";
         String stream = streams.uniqueName(name, 0);
-        Map<String, String> config = crashConfig(RelayFiles.minimalConfig(db, broker, name));
-        config.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
-        config.put("debezium.sink.type", "rabbitmqstream");
-        config.put("debezium.sink.rabbitmqstream.host", streams.server().host());
-        config.put("debezium.sink.rabbitmqstream.port", Integer.toString(streams.server().port()));
-        config.put("debezium.sink.rabbitmqstream.username", broker.server().user());
-        config.put("debezium.sink.rabbitmqstream.password", broker.server().password());
-        config.put("debezium.sink.rabbitmqstream.stream", stream);
+        Map<String, String> config = RelayFiles.intoStream(crashConfig(RelayFiles.minimalConfig(db, broker, name)), streams.server().host(),
+                streams.server().port(), broker.server().user(), broker.server().password(), stream);
         try (Storm storm = storm(name, config)) {
             Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", name);
             List<StreamedMessage> messages = streams.readAll(stream, committed.size(), Duration.ofSeconds(3), Duration.ofSeconds(180));

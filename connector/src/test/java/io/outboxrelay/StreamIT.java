@@ -64,14 +64,8 @@ class StreamIT {
 
     /** Debezium Server's keys and Debezium's own router, nothing of this project's. */
     private static Map<String, String> debeziumServerConfig(String relayName, String stream, String host, int port) {
-        Map<String, String> config = RelayFiles.minimalConfig(db, broker, relayName);
-        config.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
-        config.put("debezium.sink.type", "rabbitmqstream");
-        config.put("debezium.sink.rabbitmqstream.host", host);
-        config.put("debezium.sink.rabbitmqstream.port", Integer.toString(port));
-        config.put("debezium.sink.rabbitmqstream.username", broker.server().user());
-        config.put("debezium.sink.rabbitmqstream.password", broker.server().password());
-        config.put("debezium.sink.rabbitmqstream.stream", stream);
+        Map<String, String> config = RelayFiles.intoStream(RelayFiles.minimalConfig(db, broker, relayName), host, port, broker.server().user(),
+                broker.server().password(), stream);
         config.put("debezium.transforms", "outbox");
         config.put("debezium.transforms.outbox.type", "io.debezium.transforms.outbox.EventRouter");
         config.put("relay.restart.backoff.initial.ms", "200");

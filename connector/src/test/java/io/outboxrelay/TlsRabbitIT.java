@@ -137,14 +137,7 @@ class TlsRabbitIT {
     }
 
     private Map<String, String> streamConfig(String name, String host, String stream) {
-        Map<String, String> c = RelayFiles.minimalConfig(db, unused, name);
-        c.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
-        c.put("debezium.sink.type", "rabbitmqstream");
-        c.put("debezium.sink.rabbitmqstream.host", host);
-        c.put("debezium.sink.rabbitmqstream.port", Integer.toString(rabbit.streamPort()));
-        c.put("debezium.sink.rabbitmqstream.username", "guest");
-        c.put("debezium.sink.rabbitmqstream.password", "guest");
-        c.put("debezium.sink.rabbitmqstream.stream", stream);
+        Map<String, String> c = RelayFiles.intoStream(RelayFiles.minimalConfig(db, unused, name), host, rabbit.streamPort(), "guest", "guest", stream);
         c.put("debezium.sink.rabbitmqstream.tls.enable", "true");
         c.put("debezium.sink.rabbitmqstream.tls.trust.store", certs.trustStore().toString());
         c.put("debezium.sink.rabbitmqstream.tls.trust.store.password", TestCertificates.STORE_PASSWORD);

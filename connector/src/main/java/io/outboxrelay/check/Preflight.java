@@ -29,7 +29,6 @@ import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
-import io.outboxrelay.offsetstore.StoredOffsets;
 import io.outboxrelay.sink.BrokerConnectionFactory;
 import io.outboxrelay.sink.StreamEnvironments;
 import io.outboxrelay.source.OutboxPublication;
@@ -303,11 +302,9 @@ public final class Preflight {
     }
 
     /** What a start would not send: the rows already in the outbox on a first start, or what lies between the stored offset and a slot ahead of it. */
-    @SuppressWarnings({ "unchecked", "rawtypes" })
     private void checkResume(SourceInspector source, SlotStatus slot) throws SQLException {
-        StoredOffset stored = StoredOffset.from(StoredOffsets.read((Map) config.engineProperties()));
-        ResumeCheck.Result resume = ResumeCheck.of(source, config.database().database(), config.slotName(), slot, stored, config.outboxTables(),
-                config.engineProperties().getProperty("snapshot.mode"));
+        StoredOffset stored = StoredOffset.of(config);
+        ResumeCheck.Result resume = ResumeCheck.of(source, config, slot, stored);
         resume.lines().forEach(line -> results.add(CheckResult.warn(line)));
         if (resume.lines().isEmpty() && stored != null) {
             results.add(CheckResult.ok("the relay resumes from the stored offset " + stored.lsnText()));

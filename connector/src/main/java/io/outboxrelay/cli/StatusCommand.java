@@ -124,11 +124,11 @@ final class StatusCommand implements Callable<Integer> {
         }
         @SuppressWarnings({ "unchecked", "rawtypes" })
         Map<String, ?> engine = (Map) config.engineProperties();
-        StoredOffset offset = StoredOffset.from(StoredOffsets.read(engine));
+        StoredOffset offset = StoredOffset.of(config);
         if (offset == null) {
             return "none yet in " + StoredOffsets.table(engine);
         }
-        String committed = offset.commitMicros() > 0 ? ", source commit " + Instant.ofEpochSecond(0, offset.commitMicros() * 1000) : "";
+        String committed = offset.commitTime() != null ? ", source commit " + offset.commitTime() : "";
         return "lsn " + offset.lsnText() + committed + " (table " + StoredOffsets.table(engine) + ")";
     }
 

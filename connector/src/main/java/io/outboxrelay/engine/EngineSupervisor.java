@@ -446,21 +446,22 @@ public final class EngineSupervisor implements Health, RelayState {
                 rewritten.put(key, boundary);
             }
         });
-        if (!rewritten.isEmpty()) {
-            StoredOffsets.write((Map) engineProperties(epoch), rewritten);
-            raw.putAll(rewritten);
-            LOG.info("The stored offset was written by an older relay or by Debezium itself, inside a transaction; it was moved back to that"
-                    + " transaction's start ({}), which Debezium 3.6.1 resumes from without skipping: the transaction is sent again, with the same"
-                    + " message ids", StoredOffset.from(raw).lsnText());
+        if (rewritten.isEmpty()) {
+            return StoredOffset.from(raw);
         }
-        return StoredOffset.from(raw);
+        StoredOffsets.write((Map) engineProperties(epoch), rewritten);
+        raw.putAll(rewritten);
+        StoredOffset moved = StoredOffset.from(raw);
+        LOG.info("The stored offset was written by an older relay or by Debezium itself, inside a transaction; it was moved back to that"
+                + " transaction's start ({}), which Debezium 3.6.1 resumes from without skipping: the transaction is sent again, with the same"
+                + " message ids", moved.lsnText());
+        return moved;
     }
 
     /** Where PostgreSQL will resume compared with the stored offset, with a line for whatever the user should know. */
     private ResumeCheck.Result resumeCheck(StoredOffset stored) throws SQLException {
         try (SourceInspector inspector = new SourceInspector(config.database(), "outbox-relay start check")) {
-            return ResumeCheck.of(inspector, config.database().database(), config.slotName(), inspector.slot(config.slotName()), stored, config.outboxTables(),
-                    config.engineProperties().getProperty("snapshot.mode"));
+            return ResumeCheck.of(inspector, config, inspector.slot(config.slotName()), stored);
         }
     }
 

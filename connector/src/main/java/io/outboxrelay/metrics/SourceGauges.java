@@ -1,7 +1,6 @@
 package io.outboxrelay.metrics;
 
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -14,7 +13,6 @@ import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
-import io.outboxrelay.offsetstore.StoredOffsets;
 
 /**
  * Gauges that need a query: the slot's lag and retained WAL, the stored offset, the dead-letter
@@ -65,8 +63,7 @@ public final class SourceGauges implements AutoCloseable {
             slotActive = slot == null ? 0 : slot.active() ? 1 : 0;
             deadLetters = inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name());
             if (PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
-                @SuppressWarnings({ "unchecked", "rawtypes" })
-                StoredOffset offset = StoredOffset.from(StoredOffsets.read((Map) config.engineProperties()));
+                StoredOffset offset = StoredOffset.of(config);
                 if (offset != null) {
                     storedLsn = offset.lsn();
                     storedCommitSeconds = offset.commitMicros() / 1_000_000.0;

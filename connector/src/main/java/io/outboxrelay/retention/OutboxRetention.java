@@ -5,7 +5,6 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayDeque;
-import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -17,7 +16,6 @@ import org.slf4j.LoggerFactory;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.metrics.RelayMetrics;
-import io.outboxrelay.offsetstore.StoredOffsets;
 import io.outboxrelay.source.StoredOffset;
 
 /**
@@ -93,7 +91,6 @@ public final class OutboxRetention implements AutoCloseable {
     }
 
     /** One run: a new watermark, then deletes what the newest watermark behind the stored offset covers. Returns the rows deleted. */
-    @SuppressWarnings({ "unchecked", "rawtypes" })
     long runOnce() throws SQLException {
         try (Connection c = config.database().connect("outbox-relay retention")) {
             Watermark now = watermark(c);
@@ -103,7 +100,7 @@ public final class OutboxRetention implements AutoCloseable {
                     watermarks.removeFirst();
                 }
             }
-            StoredOffset offset = StoredOffset.from(StoredOffsets.read((Map) config.engineProperties()));
+            StoredOffset offset = StoredOffset.of(config);
             Watermark covered = offset == null ? null : newestBehind(offset.lsn());
             if (covered == null) {
                 return 0;

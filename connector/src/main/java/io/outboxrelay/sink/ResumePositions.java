@@ -94,12 +94,10 @@ final class ResumePositions {
             if (source == null) {
                 return null;
             }
+            // The record's own offset, as Debezium made it: it carries none of the relay's keys, only Debezium's to drop.
             Map<String, Object> at = new HashMap<>(source);
             at.remove(LSN_PROC);
             at.remove(LSN_EVENTS);
-            at.remove(StoredOffset.PART_TX_KEY);
-            at.remove(StoredOffset.PART_LSN_KEY);
-            at.remove(StoredOffset.PART_AT_LSN_KEY);
             if (boundary != null) {
                 at.put(LSN, boundary);
                 at.put(LSN_COMMIT, boundary);
@@ -117,11 +115,10 @@ final class ResumePositions {
     }
 
     private final StoredOffset stored;
-    private final boolean numbered;
     /** The records of the stored offset's partly delivered transaction that were finished may still come. */
     private boolean resuming;
     private long resumeSkipped;
-    /** The end of the last transaction seen complete, and the count of events numbered before it; null until one is known. */
+    /** The end of the last transaction seen complete, and the count of events numbered before it (-1: none are); null until one is known. */
     private Long boundary;
     private long idsAtBoundary;
     /** The transaction after the boundary, and the last record of it seen: its LSN and its place among the records at that LSN. */
@@ -135,7 +132,6 @@ final class ResumePositions {
      */
     ResumePositions(StoredOffset stored, long ids) {
         this.stored = stored;
-        this.numbered = ids >= 0;
         boolean fresh = stored != null && !stored.legacy();
         this.resuming = fresh && stored.partTx() != null;
         this.boundary = fresh ? stored.lsn() : null;
@@ -161,7 +157,7 @@ final class ResumePositions {
         if (offset.containsKey(SNAPSHOT)) {
             // A snapshot's rows share the snapshot's one position, and a snapshot cut short is taken again from its start in no
             // set order: nothing of it may be left out, and the position is Debezium's own, without the search.
-            return new Position(offset, false, null, null, 0, 0, numbered ? idsAtBoundary : -1);
+            return new Position(offset, false, null, null, 0, 0, idsAtBoundary);
         }
         Long commit = number(offset.get(LSN_COMMIT));
         Long txId = number(offset.get(TX_ID));
@@ -201,15 +197,14 @@ final class ResumePositions {
         if (boundary == null) {
             return Position.UNCHANGED;
         }
-        long ids0 = numbered ? idsAtBoundary : -1;
         if (tx != null) {
-            return new Position(offset, finished, boundary, tx, txLsn, txAtLsn, ids0);
+            return new Position(offset, finished, boundary, tx, txLsn, txAtLsn, idsAtBoundary);
         }
         if (resuming) {
             // The partly delivered transaction has not come again yet: what is known of it stays stored.
-            return new Position(offset, finished, boundary, stored.partTx(), stored.partLsn(), stored.partAtLsn(), ids0);
+            return new Position(offset, finished, boundary, stored.partTx(), stored.partLsn(), stored.partAtLsn(), idsAtBoundary);
         }
-        return new Position(offset, finished, boundary, null, 0, 0, ids0);
+        return new Position(offset, finished, boundary, null, 0, 0, idsAtBoundary);
     }
 
     private void atBoundary(long lsn, long ids) {

@@ -1,9 +1,10 @@
 package io.outboxrelay.source;
 
 import java.sql.SQLException;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+
+import io.outboxrelay.config.RelayConfig;
 
 /**
  * Where PostgreSQL will resume, compared with where the relay stored that it should, before an
@@ -40,14 +41,15 @@ public final class ResumeCheck {
     }
 
     /**
-     * @param database     the database the relay streams from
-     * @param slot         the relay's slot, or null when there is none
-     * @param stored       the stored offset, or null
-     * @param snapshotMode {@code debezium.source.snapshot.mode}
+     * @param slot   the relay's slot, or null when there is none
+     * @param stored the stored offset, or null
      */
-    public static Result of(SourceInspector db, String database, String slotName, SlotStatus slot, StoredOffset stored, List<String> outboxTables, String snapshotMode) throws SQLException {
+    public static Result of(SourceInspector db, RelayConfig config, SlotStatus slot, StoredOffset stored) throws SQLException {
+        String database = config.database().database();
+        String slotName = config.slotName();
+        String snapshotMode = config.engineProperties().getProperty("snapshot.mode");
         List<String> lines = new ArrayList<>();
-        if (slot != null && database != null && !database.equals(slot.database())) {
+        if (slot != null && !database.equals(slot.database())) {
             // Slot names are the cluster's, not the database's: Debezium would try to make it and fail with "already exists".
             lines.add("replication slot " + slotName + " belongs to database " + slot.database() + ", not " + database
                     + ": give this relay a slot of its own (debezium.source.slot.name), or drop the other one if it is left over");
@@ -55,7 +57,7 @@ public final class ResumeCheck {
         }
         if (stored == null && slot == null) {
             if (snapshotMode == null || "no_data".equalsIgnoreCase(snapshotMode) || "never".equalsIgnoreCase(snapshotMode)) {
-                for (String table : outboxTables) {
+                for (String table : config.outboxTables()) {
                     long rows = db.rowsUpTo(table, COUNT_LIMIT);
                     if (rows > 0) {
                         lines.add((rows > COUNT_LIMIT ? "more than " + COUNT_LIMIT : Long.toString(rows)) + " row(s) already in " + table
@@ -71,8 +73,7 @@ public final class ResumeCheck {
         if (stored == null) {
             return new Result(Verdict.RESUMES_FROM_SLOT, lines);
         }
-        String since = stored.commitMicros() > 0 ? Instant.ofEpochSecond(stored.commitMicros() / 1_000_000, (stored.commitMicros() % 1_000_000) * 1_000).toString()
-                : "<the stored offset's time>";
+        String since = stored.commitTime() != null ? stored.commitTime().toString() : "<the stored offset's time>";
         if (slot == null) {
             lines.add("replication slot " + slotName + " does not exist, but an offset is stored (at " + stored.lsnText() + ", committed " + since
                     + "): the slot was dropped, and the new one starts at the current WAL position, so events committed since then are not published."

@@ -1,10 +1,15 @@
 package io.outboxrelay.source;
 
+import java.sql.SQLException;
+import java.time.Instant;
 import java.util.Map;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+
+import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.offsetstore.StoredOffsets;
 
 /**
  * The PostgreSQL connector's offset as the relay stores it: the position Debezium resumes from,
@@ -37,6 +42,12 @@ public record StoredOffset(long lsn, long commitMicros, Long partTx, long partLs
     public static final String PART_AT_LSN_KEY = "outbox_relay_part_at_lsn";
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** What the relay's offset store holds for {@code config}'s engine, or null when nothing is stored yet. */
+    @SuppressWarnings({ "unchecked", "rawtypes" })
+    public static StoredOffset of(RelayConfig config) throws SQLException {
+        return from(StoredOffsets.read((Map) config.engineProperties()));
+    }
 
     /** Parses the connector's offset JSON ({@code {"lsn":…,"ts_usec":…}}) from the first entry that has one, or null. */
     public static StoredOffset from(Map<String, String> offsets) {
@@ -82,6 +93,11 @@ public record StoredOffset(long lsn, long commitMicros, Long partTx, long partLs
         catch (JsonProcessingException e) {
             return null;
         }
+    }
+
+    /** When the source transaction of the stored position committed, or null when the offset does not say. */
+    public Instant commitTime() {
+        return commitMicros > 0 ? Instant.ofEpochSecond(0, commitMicros * 1_000) : null;
     }
 
     /** The LSN in PostgreSQL's own notation, e.g. {@code 0/16B3748}. */

@@ -124,14 +124,8 @@ class StreamInboxIT {
     @Test
     void behindTheRelaysStreamSinkAConsumerStoppedAndStartedMidwayHasOneEffectPerEvent() throws Exception {
         String stream = streams.uniqueName("inbox-relay", 0);
-        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "inbox-stream");
-        config.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
-        config.put("debezium.sink.type", "rabbitmqstream");
-        config.put("debezium.sink.rabbitmqstream.host", streams.server().host());
-        config.put("debezium.sink.rabbitmqstream.port", Integer.toString(streams.server().port()));
-        config.put("debezium.sink.rabbitmqstream.username", broker.server().user());
-        config.put("debezium.sink.rabbitmqstream.password", broker.server().password());
-        config.put("debezium.sink.rabbitmqstream.stream", stream);
+        Map<String, String> config = RelayFiles.intoStream(RelayFiles.minimalConfig(db, broker, "inbox-stream"), streams.server().host(),
+                streams.server().port(), broker.server().user(), broker.server().password(), stream);
         StreamInbox inbox = inbox("billing", db::connect);
         try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
                 OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "inbox-stream", 20, 2_000, 500)) {

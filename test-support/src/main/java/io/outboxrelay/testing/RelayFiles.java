@@ -65,6 +65,22 @@ public final class RelayFiles {
         return p;
     }
 
+    /**
+     * Turns {@code config} (from {@link #minimalConfig}) into a stream sink's: the AMQP sink's keys
+     * out, Debezium Server's {@code rabbitmqstream} keys for the stream listener at {@code host:port}
+     * in. Returns {@code config}.
+     */
+    public static Map<String, String> intoStream(Map<String, String> config, String host, int port, String user, String password, String stream) {
+        config.keySet().removeIf(k -> k.startsWith("debezium.sink.rabbitmq."));
+        config.put("debezium.sink.type", "rabbitmqstream");
+        config.put("debezium.sink.rabbitmqstream.host", host);
+        config.put("debezium.sink.rabbitmqstream.port", Integer.toString(port));
+        config.put("debezium.sink.rabbitmqstream.username", user);
+        config.put("debezium.sink.rabbitmqstream.password", password);
+        config.put("debezium.sink.rabbitmqstream.stream", stream);
+        return config;
+    }
+
     /** Writes {@code config} as a properties file in {@code dir}, with {@code extraLines} after it; returns its path. */
     public static Path write(Path dir, Map<String, String> config, String... extraLines) throws IOException {
         Path file = dir.resolve("relay-" + System.nanoTime() + ".properties");

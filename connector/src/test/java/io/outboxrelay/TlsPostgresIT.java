@@ -147,6 +147,26 @@ class TlsPostgresIT {
                 .containsIgnoringCase("host");
     }
 
+    /**
+     * A client key that others may read is refused by pgjdbc before any byte is sent. The relay
+     * must say so, with the setting to fix, rather than send the user to create the lease table.
+     */
+    @Test
+    void aClientKeyReadableByOthersIsNamedAsTheCause() throws Exception {
+        Path loose = dir.resolve("loose-client.pk8");
+        Files.copy(certs.clientKeyPk8(), loose, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(loose, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        Map<String, String> config = config("tls-loose-key", "amq.topic", "localhost");
+        config.put("debezium.source.database.sslkey", loose.toString());
+        try (RelayProcess relay = RelayProcess.start(dir, config)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> relay.log().contains("cannot reach the lease table"));
+            assertThat(relay.log()).contains("the TLS client key is refused: ").contains("has group or world access")
+                    .contains("(the file in debezium.source.database.sslkey (or debezium.source.offset.storage.postgres.driver.sslkey) must be readable by its owner only: chmod 600)")
+                    .doesNotContain("create it as deploy/sql/relay-role.sql does");
+            assertThat(relay.get("/q/health/ready").status()).as("not ready while it cannot reach the lease").isEqualTo(503);
+        }
+    }
+
     private String check(Map<String, String> config) throws Exception {
         return CliRun.of("check", "--config", RelayFiles.write(dir, config).toString()).out();
     }

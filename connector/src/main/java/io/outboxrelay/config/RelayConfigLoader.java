@@ -122,7 +122,8 @@ public final class RelayConfigLoader {
                 r.choice(RELAY_PREFIX + "log.format", RelaySettings.LogFormat.class),
                 r.list(RELAY_PREFIX + "publication.columns"),
                 new RelaySettings.Leadership(r.bool(RELAY_PREFIX + "standby"), r.millis(RELAY_PREFIX + "leader.lease.ms"),
-                        r.millis(RELAY_PREFIX + "leader.renew.ms"), r.string(RELAY_PREFIX + "leader.table")),
+                        r.millis(RELAY_PREFIX + "leader.renew.ms"), r.string(RELAY_PREFIX + "leader.table"),
+                        r.millis(RELAY_PREFIX + "leader.walsender.timeout.ms")),
                 new RelaySettings.Retention(r.millis(RELAY_PREFIX + "outbox.retention.ms"), r.millis(RELAY_PREFIX + "outbox.retention.interval.ms"),
                         r.integer(RELAY_PREFIX + "outbox.retention.batch"), r.string(RELAY_PREFIX + "outbox.retention.column")),
                 shard);
@@ -149,6 +150,7 @@ public final class RelayConfigLoader {
         checkSecrets(config, names, read);
         checkPublicationColumns(relay, engine, read);
         checkShards(relay, names, engine, read);
+        applyWalsenderTimeout(relay, engine, read);
         if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
             // Debezium Server configurations often carry the first line; beside the low-latency batch size it means a database commit per event.
             warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches of one record ("
@@ -286,6 +288,36 @@ public final class RelayConfigLoader {
             read.problem(key + " needs " + SOURCE_PREFIX + "skipped.operations to skip updates and deletes (u,d,t, the default): PostgreSQL refuses "
                     + "UPDATE and DELETE on a table whose publication filters rows by a column outside its replica identity");
         }
+    }
+
+    /**
+     * The replication connection's {@code wal_sender_timeout}, sent in its start-up options (pgjdbc's
+     * {@code options}, which Debezium passes on from {@code database.*}). PostgreSQL then ends the
+     * walsender of a relay that stopped answering by itself, and without writing to it; a terminated
+     * walsender instead writes its farewell first, and hangs on it for as long as a frozen client's
+     * socket buffers stay full. Debezium's keep-alive thread answers every
+     * {@code status.update.interval.ms}, also while the sink holds the engine back, so that interval
+     * is kept well inside the time-out.
+     */
+    private static void applyWalsenderTimeout(RelaySettings relay, Properties engine, TypedReader read) {
+        long timeout = relay.leadership().walsenderTimeout().toMillis();
+        if (timeout == 0) {
+            return;
+        }
+        String key = RELAY_PREFIX + "leader.walsender.timeout.ms";
+        String options = engine.getProperty("database.options", "").trim();
+        if (options.contains("wal_sender_timeout")) {
+            read.problem(SOURCE_PREFIX + "database.options sets wal_sender_timeout: set " + key + " instead (or " + key
+                    + "=0 to keep yours), so that the relay keeps its status updates inside it");
+            return;
+        }
+        engine.setProperty("database.options", (options.isEmpty() ? "" : options + " ") + "-c wal_sender_timeout=" + timeout);
+        int interval = read.integer(SOURCE_PREFIX + "status.update.interval.ms", (int) Math.max(100, timeout / 4), 1, Integer.MAX_VALUE);
+        if (2L * interval > timeout) {
+            read.problem(SOURCE_PREFIX + "status.update.interval.ms=" + interval + " must be at most half of " + key + "=" + timeout
+                    + ", or PostgreSQL ends the relay's walsender between two of its status updates");
+        }
+        engine.setProperty("status.update.interval.ms", Integer.toString(interval));
     }
 
     private static SinkConfig readSink(SmallRyeConfig config, Set<String> names, TypedReader read, List<String> warnings, Passwords passwords) {

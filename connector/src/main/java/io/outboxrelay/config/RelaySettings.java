@@ -63,11 +63,22 @@ public record RelaySettings(
     /**
      * {@code relay.standby}, {@code relay.leader.*}: hot standbys and the lease they contend for.
      *
-     * @param silentFor how long a leader that no longer streams may go without renewing before a standby takes over early
+     * @param walsenderTimeout the replication connection's {@code wal_sender_timeout}; zero leaves the server's
      */
-    public record Leadership(boolean standby, Duration lease, Duration renew, String table) {
+    public record Leadership(boolean standby, Duration lease, Duration renew, String table, Duration walsenderTimeout) {
+
+        /** How long a leader that no longer streams may go without renewing before a standby takes over early: three renewals. */
         public Duration silentFor() {
             return renew.multipliedBy(3);
+        }
+
+        /**
+         * How long after the last successful renewal was sent a leader may publish: two renewals, one
+         * short of {@link #silentFor()}, so that an early takeover (judged by the server's clock, from
+         * when the renewal arrived) can only come after the old leader stopped by its own.
+         */
+        public Duration publishFor() {
+            return renew.multipliedBy(2);
         }
     }
 

@@ -72,8 +72,15 @@ public final class Settings {
                             + "cannot renew stops publishing when it runs out by its own clock. Shorter fails over faster from a freeze, and "
                             + "more readily on a long GC pause or a slow database")
             .define(RELAY_PREFIX + "leader.renew.ms", Type.LONG, 1_000L, Range.atLeast(100), Importance.LOW,
-                    "how often the leader renews and a standby looks; a leader whose walsender is gone and that missed three renewals is "
-                            + "taken over without waiting for the lease (a killed process)")
+                    "how often the leader renews and a standby looks. A leader that missed two renewals pauses publishing until the next "
+                            + "one succeeds; one whose walsender is gone and that missed three is taken over without waiting for the lease "
+                            + "(a killed or frozen process)")
+            .define(RELAY_PREFIX + "leader.walsender.timeout.ms", Type.LONG, 10_000L, Range.atLeast(0), Importance.MEDIUM,
+                    "PostgreSQL's `wal_sender_timeout` for the relay's own replication connection (sent in its start-up options, with or "
+                            + "without standbys): the walsender of a relay that stopped answering (frozen, a paused VM, cut off) ends by itself "
+                            + "this long after its last answer, without waiting to tell it, so the slot is free for a standby. The relay "
+                            + "answers every quarter of it (Debezium's `status.update.interval.ms`), also while RabbitMQ holds it back. "
+                            + "`0`: the server's own `wal_sender_timeout`. See [High availability](#high-availability-hot-standbys)")
             .define(RELAY_PREFIX + "leader.table", Type.STRING, "outbox_relay_leases", Settings::plainTable, Importance.LOW,
                     "the lease table, beside the offsets in the offset store's database (and `<table>_members`, who is running); created if missing")
             .define(RELAY_PREFIX + "shard.count", Type.INT, 1, Range.between(1, 64), Importance.MEDIUM,

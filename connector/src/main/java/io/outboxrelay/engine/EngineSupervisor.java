@@ -34,6 +34,7 @@ import io.outboxrelay.source.ResumeCheck;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.sink.BrokerConnectionFactory;
+import io.outboxrelay.sink.PublishPermit;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
 import io.outboxrelay.sink.StreamEnvironments;
 import io.outboxrelay.source.StoredOffset;
@@ -83,7 +84,7 @@ public final class EngineSupervisor implements Health, RelayState {
         this.config = config;
         this.metrics = metrics;
         this.stream = new StreamingConnection(config.engineProperties().getProperty("topic.prefix"));
-        this.leadership = new Leadership(config.name(), config.relay().leadership().lease());
+        this.leadership = new Leadership(config.name(), config.relay().leadership().lease(), config.relay().leadership().publishFor());
         // The engine must not go on a moment longer than the lease: closed from a thread of its own, the broker dropped first.
         leadership.onLost(epoch -> stopEngineNow());
     }
@@ -189,17 +190,35 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     /**
-     * A new leader's slot may still be held by the walsender of a leader that froze: that process
-     * has stopped publishing by its own clock, but PostgreSQL would keep its connection until
-     * {@code wal_sender_timeout}. So it is terminated (a role may end its own backends).
+     * A new leader's slot may still be held by the walsender of a leader that froze or was cut off.
+     * With {@code relay.leader.walsender.timeout.ms} PostgreSQL ends that walsender by itself, that
+     * long after its relay last answered, and usually has by the time the lease is taken. Terminating
+     * it would be worse: a terminated walsender first writes its farewell to its client, and blocks
+     * on that write for as long as a frozen client's socket buffers stay full — until the client
+     * wakes. So this waits out the time-out, and terminates only a holder that outlived it: one whose
+     * relay still answers (one started without the time-out, or one stepping down), and so reads.
      */
-    private void freeSlot() {
+    private void freeSlot() throws InterruptedException {
+        Duration timeout = config.relay().leadership().walsenderTimeout();
         try (SourceInspector inspector = new SourceInspector(config.database())) {
             SlotStatus slot = inspector.slot(config.slotName());
-            if (slot != null && slot.active()) {
-                LOG.warn("Slot {} is still held by {}, left by the previous leader; terminating it", slot.name(), slot.holder());
-                inspector.terminateSlotHolder(config.slotName());
+            if (slot == null || !slot.active()) {
+                return;
             }
+            if (!timeout.isZero()) {
+                LOG.info("Slot {} is still held by {}, left by the previous leader; PostgreSQL ends it within relay.leader.walsender.timeout.ms={}"
+                        + " of that relay's last answer", slot.name(), slot.holder(), timeout.toMillis());
+                long deadline = System.nanoTime() + timeout.plus(SLOT_RELEASE_WAIT).toNanos();
+                while (slot != null && slot.active() && !stopping && System.nanoTime() - deadline < 0) {
+                    Thread.sleep(250);
+                    slot = inspector.slot(config.slotName());
+                }
+                if (slot == null || !slot.active() || stopping) {
+                    return;
+                }
+            }
+            LOG.warn("Slot {} is still held by {}, left by the previous leader, which still answers PostgreSQL; terminating it", slot.name(), slot.holder());
+            inspector.terminateSlotHolder(config.slotName());
         }
         catch (SQLException e) {
             LOG.debug("Cannot free slot {} before starting: {}", config.slotName(), e.getMessage());
@@ -337,7 +356,7 @@ public final class EngineSupervisor implements Health, RelayState {
         }
         resume.lines().forEach(line -> LOG.warn("{}", line));
         RabbitMqChangeConsumer sink = RabbitMqChangeConsumer.of(config, deadLetters, metrics, stopEngine,
-                epoch < 0 ? () -> true : () -> leadership.mayPublish(epoch), stored);
+                epoch < 0 ? PublishPermit.ALWAYS : leadership.permit(epoch), stored);
         try {
             sink.connect();
             if (resume.resumesPastStored()) {
@@ -629,6 +648,10 @@ public final class EngineSupervisor implements Health, RelayState {
             }
             catch (IOException e) {
                 LOG.warn("Closing the engine failed: {}", e.getMessage());
+            }
+            catch (IllegalStateException e) {
+                // A step-down closes from two sides (the lost lease, the sink's refused publish); the second finds it shut down.
+                LOG.debug("The engine was already closed: {}", e.getMessage());
             }
         }
     }

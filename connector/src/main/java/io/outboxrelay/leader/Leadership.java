@@ -9,13 +9,20 @@ import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import io.outboxrelay.sink.PublishPermit;
+
 /**
  * This process's role for its relay name, and the one owner of it: every change (standby to
  * leader, a renewal, stepping down) goes through here, under its monitor. The sink asks
- * {@link #mayPublish()} before every publish; that answer comes from this process's own monotonic
+ * {@link #permit(long)} before every publish; that answer comes from this process's own monotonic
  * clock, counted from when the last successful renewal was <em>sent</em>, which is never later than
- * the expiry the server computed — so a relay frozen past its lease publishes nothing once it wakes,
+ * when the server recorded it — so a relay frozen past its lease publishes nothing once it wakes,
  * before it has even asked the database.
+ * <p>
+ * Two deadlines run from that renewal. Publishing pauses after {@code publishFor} (two renewals):
+ * a standby may take over early, three renewals after the server saw the last one when the slot is
+ * idle, and by then this process has stopped by its own clock. The lease itself runs out after
+ * {@code relay.leader.lease.ms}; then this process steps down.
  */
 public final class Leadership {
 
@@ -27,18 +34,21 @@ public final class Leadership {
 
     private final String relayName;
     private final Duration lease;
+    private final Duration publishFor;
     private final CopyOnWriteArrayList<LongConsumer> onLost = new CopyOnWriteArrayList<>();
     private volatile Role role = Role.STANDBY;
     private volatile long epoch;
     private volatile long deadlineNanos;
+    private volatile long publishUntilNanos;
     private volatile Instant since = Instant.now();
     private volatile String standingBy;
     private volatile long changes;
     private volatile boolean contending;
 
-    public Leadership(String relayName, Duration lease) {
+    public Leadership(String relayName, Duration lease, Duration publishFor) {
         this.relayName = relayName;
         this.lease = lease;
+        this.publishFor = publishFor;
     }
 
     public Role role() {
@@ -70,12 +80,30 @@ public final class Leadership {
     }
 
     /**
-     * True while this process leads with {@code heldEpoch} and that lease has not run out by its
-     * own clock. Per epoch: an engine of an earlier lease that still hangs somewhere may never
-     * publish under a later one.
+     * The sink's permit under {@code heldEpoch}: granted while this process leads with it and
+     * renewed it lately, paused while a renewal is overdue, ended once it does not lead with it or
+     * the lease ran out by its own clock. Per epoch: an engine of an earlier lease that still hangs
+     * somewhere may never publish under a later one.
      */
-    public boolean mayPublish(long heldEpoch) {
-        return role == Role.LEADER && epoch == heldEpoch && System.nanoTime() - deadlineNanos < 0;
+    public PublishPermit permit(long heldEpoch) {
+        return () -> {
+            long now = System.nanoTime();
+            if (!leads(heldEpoch) || now - deadlineNanos >= 0) {
+                return PublishPermit.Answer.ENDED;
+            }
+            return now - publishUntilNanos < 0 ? PublishPermit.Answer.GRANTED : PublishPermit.Answer.PAUSED;
+        };
+    }
+
+    /** Whether publishing is paused for an overdue renewal while this process still leads. */
+    boolean paused() {
+        long now = System.nanoTime();
+        return role == Role.LEADER && now - deadlineNanos < 0 && now - publishUntilNanos >= 0;
+    }
+
+    /** Milliseconds since the last successful renewal was sent (or the lease taken). */
+    long millisSinceRenewal() {
+        return (System.nanoTime() - (deadlineNanos - lease.toNanos())) / 1_000_000;
     }
 
     /** Whether the keeper may take the lease: only while the supervisor waits for it, with no engine of an earlier lease still stopping. */
@@ -101,6 +129,7 @@ public final class Leadership {
         role = Role.LEADER;
         epoch = newEpoch;
         deadlineNanos = sentNanos + lease.toNanos();
+        publishUntilNanos = sentNanos + publishFor.toNanos();
         since = Instant.now();
         standingBy = null;
         changes++;
@@ -111,6 +140,7 @@ public final class Leadership {
     synchronized void renewed(long heldEpoch, long sentNanos) {
         if (leads(heldEpoch)) {
             deadlineNanos = sentNanos + lease.toNanos();
+            publishUntilNanos = sentNanos + publishFor.toNanos();
         }
     }
 

@@ -14,6 +14,7 @@ import org.slf4j.LoggerFactory;
 
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelaySettings;
+import io.outboxrelay.database.ConnectionFailure;
 import io.outboxrelay.database.ReopeningConnection;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
@@ -48,6 +49,8 @@ public final class LeaseKeeper implements AutoCloseable {
     private final Thread thread;
     private volatile boolean stopping;
     private volatile String failure;
+    /** Whether the pause of publishing for an overdue renewal was logged (once per pause). Keeper thread only. */
+    private boolean pauseReported;
 
     public LeaseKeeper(PostgresOffsetStoreConfig store, DatabaseSettings source, RelaySettings.Leadership settings, String name, String slot,
                        Leadership leadership) {
@@ -67,9 +70,21 @@ public final class LeaseKeeper implements AutoCloseable {
         this.thread.setDaemon(true);
     }
 
-    /** Creates the lease tables if they are missing; fails with the statement a least-privilege role's owner must run. */
+    /**
+     * Creates the lease tables if they are missing. Fails saying why the database could not be
+     * reached (TLS, a key file, the log-in, the network) or, once reached, with the statement a
+     * least-privilege role's owner must run.
+     */
     public void prepare() throws SQLException {
-        try (Connection c = connect()) {
+        Connection c;
+        try {
+            c = connect();
+        }
+        catch (SQLException e) {
+            throw new SQLException("cannot reach the lease table " + table.table() + " in the offset store's database: "
+                    + ConnectionFailure.describe(e, ConnectionFailure.OFFSET_STORE), e.getSQLState(), e);
+        }
+        try (c) {
             table.createIfMissing(c);
         }
         catch (SQLException e) {
@@ -116,13 +131,21 @@ public final class LeaseKeeper implements AutoCloseable {
     }
 
     private void round(ReopeningConnection connection, SourceInspector slots) {
+        if (!leadership.isLeader()) {
+            pauseReported = false;
+        }
         try {
             Connection c = connection.get();
             if (leadership.isLeader()) {
                 long epoch = leadership.epoch();
                 long sent = System.nanoTime();
+                long overdue = leadership.millisSinceRenewal();
                 if (table.renew(c, name, holder, epoch, settings.lease())) {
                     leadership.renewed(epoch, sent);
+                    if (pauseReported) {
+                        pauseReported = false;
+                        LOG.info("Renewed the lease of relay '{}' (epoch {}) again, {} ms after the last renewal; publishing resumes", name, epoch, overdue);
+                    }
                 }
                 else {
                     leadership.lost(epoch, "the lease was taken over (" + describe(table.read(c, name)) + ")");
@@ -156,13 +179,21 @@ public final class LeaseKeeper implements AutoCloseable {
                 // The connection is gone or going; an SQL error on a sound one (a missing grant) keeps it.
                 connection.reset();
             }
-            String now = "cannot use the lease table " + table.table() + " (relay.leader.table): " + e.getMessage()
+            String now = "cannot use the lease table " + table.table() + " (relay.leader.table): "
+                    + (state.startsWith("42") ? e.getMessage() : ConnectionFailure.describe(e, ConnectionFailure.OFFSET_STORE))
                     + (state.equals("42501") ? "; GRANT SELECT, INSERT, UPDATE, DELETE ON " + table.table() + ", " + table.membersTable() + " TO "
                             + store.user() + " (as deploy/sql/relay-role.sql does), or set relay.standby=false" : "");
             if (!now.equals(failure)) {
                 LOG.warn("{}; retrying every {} ms", now, settings.renew().toMillis());
             }
             failure = now;
+        }
+        if (leadership.paused() && !pauseReported) {
+            pauseReported = true;
+            LOG.warn("The lease of relay '{}' was last renewed {} ms ago (relay.leader.renew.ms={}){}: publishing pauses until a renewal succeeds, since"
+                    + " a standby may take over {} ms after the last renewal if the slot is idle (and at relay.leader.lease.ms={} in any case)", name,
+                    leadership.millisSinceRenewal(), settings.renew().toMillis(), failure != null ? " (" + failure + ")" : "",
+                    settings.silentFor().toMillis(), settings.lease().toMillis());
         }
         if (leadership.expiredLocally()) {
             leadership.lost(leadership.epoch(), "the lease was not renewed within relay.leader.lease.ms=" + settings.lease().toMillis()

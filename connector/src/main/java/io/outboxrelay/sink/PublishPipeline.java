@@ -5,7 +5,6 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -58,8 +57,8 @@ final class PublishPipeline {
     private final Parking parking;
     /** Asks for the engine to be stopped: a policy says so, and the engine thread may not come back to throw. */
     private final Runnable stopEngine;
-    /** The lease: false once this process may not publish any more (another relay leads, or its lease ran out by its own clock). */
-    private final BooleanSupplier mayPublish;
+    /** The lease: asked before every publish (a pause while it is not renewed; the end once another relay leads or it ran out). */
+    private final PublishPermit permit;
     private final ReentrantLock lock = new ReentrantLock();
     private final ArrayDeque<Publication> unmarked = new ArrayDeque<>();
     private final ArrayDeque<Publication> unpublished = new ArrayDeque<>();
@@ -84,8 +83,8 @@ final class PublishPipeline {
     private volatile String fatal;
 
     PublishPipeline(Delivery sink, RelayMetrics metrics, ConfirmTracker tracker, Transport broker, Parking parking, Runnable stopEngine,
-                    BooleanSupplier mayPublish) {
-        this.mayPublish = mayPublish;
+                    PublishPermit permit) {
+        this.permit = permit;
         this.sink = sink;
         this.metrics = metrics;
         this.tracker = tracker;
@@ -222,8 +221,13 @@ final class PublishPipeline {
                 return;
             }
             broker.prepare(p);
-            if (!mayPublish.getAsBoolean()) {
+            PublishPermit.Answer answer = permit.ask();
+            if (answer == PublishPermit.Answer.ENDED) {
                 stepDown();
+                return;
+            }
+            if (answer == PublishPermit.Answer.PAUSED) {
+                // Left for the next advance: the caller waits a moment, as for room in the window.
                 return;
             }
             boolean first = !p.wasPublished();

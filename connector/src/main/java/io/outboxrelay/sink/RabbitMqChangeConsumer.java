@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.concurrent.TimeoutException;
 
@@ -65,27 +64,27 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
      *
      * @param stopEngine called (from any thread) when a {@code fail} policy meets a record: the engine
      *                   must stop even if no further batch comes to the engine thread
-     * @param mayPublish asked before every publish: false once this process's lease ran out
+     * @param permit asked before every publish: paused while the lease is not renewed, ended once it is lost
      * @param stored     the offset the engine resumes from (streams go on numbering from it), or null
      */
     public static RabbitMqChangeConsumer of(RelayConfig config, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
-                                            BooleanSupplier mayPublish, StoredOffset stored) {
+                                            PublishPermit permit, StoredOffset stored) {
         String connectionName = "outbox-relay " + config.name();
         if (config.streams()) {
             PublishingIds ids = PublishingIds.from(stored, System.currentTimeMillis() * 1_000);
             long watermark = ids.last();
-            return new RabbitMqChangeConsumer(config.delivery(), config.relay(), deadLetters, metrics, stopEngine, mayPublish,
+            return new RabbitMqChangeConsumer(config.delivery(), config.relay(), deadLetters, metrics, stopEngine, permit,
                     tracker -> new StreamConnection(config.stream(), connectionName, tracker, watermark), new MessageMapper(config.stream(), config.name()),
                     ids, new ResumePositions(stored, ids.last()), config.stream().stream());
         }
         SinkConfig sink = config.sink();
-        return new RabbitMqChangeConsumer(sink.delivery(), config.relay(), deadLetters, metrics, stopEngine, mayPublish,
+        return new RabbitMqChangeConsumer(sink.delivery(), config.relay(), deadLetters, metrics, stopEngine, permit,
                 tracker -> new BrokerConnection(sink, connectionName, tracker), new MessageMapper(sink, config.name()), null,
                 new ResumePositions(stored, -1), sink.exchange().isEmpty() ? null : sink.exchange());
     }
 
     private RabbitMqChangeConsumer(Delivery sink, RelaySettings relay, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
-                                   BooleanSupplier mayPublish, Function<ConfirmTracker, Transport> transport, MessageMapper mapper, PublishingIds ids,
+                                   PublishPermit permit, Function<ConfirmTracker, Transport> transport, MessageMapper mapper, PublishingIds ids,
                                    ResumePositions positions, String fixedDestination) {
         this.sink = sink;
         this.metrics = metrics;
@@ -94,7 +93,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             metrics.expectExchange(fixedDestination);
         }
         this.broker = transport.apply(tracker);
-        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics), stopEngine, mayPublish);
+        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics), stopEngine, permit);
         this.finisher = new TailFinisher(pipeline, tracker, broker, relay.name(), sink.ackTimeout());
         this.mapper = mapper;
         this.ids = ids;

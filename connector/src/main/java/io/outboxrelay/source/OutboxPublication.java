@@ -166,6 +166,12 @@ public final class OutboxPublication {
                             + " by " + filter.keyColumn() + " (relay.shard.*, the router's table.field.event.key): a set of shards is changed with "
                             + "`outbox-relay reshard`, never in place");
                 }
+                if (found != null && !ShardFilter.placesNulls(e.getValue().rowFilter())) {
+                    LOG.warn("Publication {} placed rows of {} whose {} is NULL on no shard (hashtext(NULL) is NULL), so no shard sent them; its filter"
+                            + " now hashes a NULL aggregate id as the empty one. Rows written before this were not sent: find them with"
+                            + " SELECT id FROM {} WHERE {} IS NULL", publication, e.getKey(), filter.keyColumn(), e.getKey(), quote(filter.keyColumn()));
+                    same = false;
+                }
                 same &= found != null && java.util.Objects.equals(e.getValue().columns(), wanted.get(e.getKey()));
             }
             if (same) {

@@ -9,16 +9,28 @@ import java.util.regex.Pattern;
  * PostgreSQL allows in a publication's row filter; every row matches exactly one shard's filter,
  * and all rows of one aggregate the same one, so each aggregate keeps its order in its shard.
  * The sign bit is masked off rather than {@code abs()} taken: {@code abs(-2147483648)} overflows.
+ * A NULL aggregate id is hashed as the empty one: {@code hashtext(NULL)} is NULL, which no shard's
+ * filter would match, and such a row would be neither sent nor parked nor logged by any shard.
  *
  * @param keyColumn the aggregate id column (the router's {@code table.field.event.key})
  */
 public record ShardFilter(String keyColumn, int index, int count) {
 
-    /** What PostgreSQL prints back for it, e.g. {@code ((hashtext((aggregateid)::text) & 2147483647) % 3) = 1}. */
-    private static final Pattern PRINTED = Pattern.compile("hashtext\\(\\(?\"?([^\")]+)\"?\\)?(?:::text)?\\)\\s*&\\s*2147483647\\)\\s*%\\s*(\\d+)\\)\\s*=\\s*(\\d+)");
+    /**
+     * What PostgreSQL prints back for it, e.g. {@code (((hashtext(COALESCE(aggregateid, ''::text)) & 2147483647) % 3) = 1},
+     * or for a filter made before NULLs were placed, {@code ((hashtext((aggregateid)::text) & 2147483647) % 3) = 1}.
+     */
+    private static final Pattern PRINTED = Pattern.compile(
+            "hashtext\\((?:COALESCE\\()?\\(?\"?([^\"),]+)\"?\\)?(?:::text)?(?:,\\s*''::text\\))?\\)\\s*&\\s*2147483647\\)\\s*%\\s*(\\d+)\\)\\s*=\\s*(\\d+)",
+            Pattern.CASE_INSENSITIVE);
 
     public String expression() {
-        return "(hashtext(" + OutboxPublication.quote(keyColumn) + "::text) & 2147483647) % " + count + " = " + index;
+        return "(hashtext(coalesce(" + OutboxPublication.quote(keyColumn) + "::text, '')) & 2147483647) % " + count + " = " + index;
+    }
+
+    /** Whether a printed filter places rows with a NULL key too; one made by an older relay places them on no shard. */
+    public static boolean placesNulls(String printed) {
+        return printed != null && printed.toUpperCase(java.util.Locale.ROOT).contains("COALESCE(");
     }
 
     /** The filter a printed row filter stands for, or null when it is not one of these. */

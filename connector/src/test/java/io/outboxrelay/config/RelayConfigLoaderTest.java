@@ -107,8 +107,16 @@ class RelayConfigLoaderTest {
         assertThat(config.slotName()).isEqualTo("orders_relay_1of3");
         assertThat(config.publicationName()).isEqualTo("orders_relay_1of3");
         assertThat(config.relay().shard().baseName()).isEqualTo("Orders Relay");
-        assertThat(config.shardFilter().expression()).isEqualTo("(hashtext(\"aggregateid\"::text) & 2147483647) % 3 = 1");
-        assertThat(io.outboxrelay.source.ShardFilter.parse("((hashtext((aggregateid)::text) & 2147483647) % 3) = 1")).isEqualTo(config.shardFilter());
+        assertThat(config.shardFilter().expression()).isEqualTo("(hashtext(coalesce(\"aggregateid\"::text, '')) & 2147483647) % 3 = 1");
+        // As PostgreSQL prints the filter back: for a text column, a uuid column, and one made by an older relay (no NULLs placed).
+        String printed = "(((hashtext(COALESCE(aggregateid, ''::text)) & 2147483647) % 3) = 1)";
+        assertThat(io.outboxrelay.source.ShardFilter.parse(printed)).isEqualTo(config.shardFilter());
+        assertThat(io.outboxrelay.source.ShardFilter.parse("(((hashtext(COALESCE((aggregateid)::text, ''::text)) & 2147483647) % 3) = 1)"))
+                .isEqualTo(config.shardFilter());
+        String older = "((hashtext((aggregateid)::text) & 2147483647) % 3) = 1";
+        assertThat(io.outboxrelay.source.ShardFilter.parse(older)).isEqualTo(config.shardFilter());
+        assertThat(io.outboxrelay.source.ShardFilter.placesNulls(printed)).isTrue();
+        assertThat(io.outboxrelay.source.ShardFilter.placesNulls(older)).isFalse();
         assertThat(load().shardFilter()).isNull();
         assertThatThrownBy(() -> load("relay.shard.count=3", "relay.shard.index=3"))
                 .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).anyMatch(p -> p.startsWith("relay.shard.index=3 is outside 0..2")));
@@ -244,6 +252,23 @@ class RelayConfigLoaderTest {
                 .hasMessageContaining("relay.standby=true needs the offsets in PostgreSQL")
                 .hasMessageContaining("Set relay.standby=false to run a single relay without standbys")
                 .hasMessageContaining("relay.leader.renew.ms=1000 must be at most a third of relay.leader.lease.ms=2000");
+    }
+
+    @Test
+    void theReplicationConnectionCarriesTheWalsenderTimeoutWithStatusUpdatesWellInsideIt() throws Exception {
+        RelayConfig defaults = load();
+        assertThat(defaults.engineProperties()).containsEntry("database.options", "-c wal_sender_timeout=10000")
+                .containsEntry("status.update.interval.ms", "2500");
+        RelayConfig own = load("debezium.source.database.options=-c statement_timeout=5min", "relay.leader.walsender.timeout.ms=20000",
+                "debezium.source.status.update.interval.ms=1000");
+        assertThat(own.engineProperties()).containsEntry("database.options", "-c statement_timeout=5min -c wal_sender_timeout=20000")
+                .containsEntry("status.update.interval.ms", "1000");
+        RelayConfig off = load("relay.leader.walsender.timeout.ms=0");
+        assertThat(off.engineProperties()).doesNotContainKey("database.options").doesNotContainKey("status.update.interval.ms");
+        assertThatThrownBy(() -> load("debezium.source.status.update.interval.ms=6000")).isInstanceOf(ConfigProblems.class)
+                .hasMessageContaining("debezium.source.status.update.interval.ms=6000 must be at most half of relay.leader.walsender.timeout.ms=10000");
+        assertThatThrownBy(() -> load("debezium.source.database.options=-c wal_sender_timeout=0")).isInstanceOf(ConfigProblems.class)
+                .hasMessageContaining("debezium.source.database.options sets wal_sender_timeout: set relay.leader.walsender.timeout.ms instead");
     }
 
     @Test

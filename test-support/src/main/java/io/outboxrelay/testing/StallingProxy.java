@@ -15,8 +15,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A TCP proxy on loopback in front of a real server, for faults that close nothing: {@link #stall()}
  * freezes every connection through it (nothing more is read or forwarded either way, and a close
  * from either side is not passed on), which is what a client sees of a half-open connection, a
- * frozen server or a dead network path. {@link #heal()} lets new connections through again; the
- * frozen ones stay frozen until their client gives up on them, as after a real network fault.
+ * frozen server or a dead network path. {@link #drop()} goes on reading every connection and throws
+ * the bytes away, so neither side's writes back up and neither hears from the other, as on a path
+ * that loses every packet (the two sides' kernels still acknowledge what they got, which only a
+ * packet filter could prevent, and this machine's kernel has none). {@link #heal()} lets new
+ * connections through again; the frozen or dropped ones stay so until their client gives up on
+ * them, as after a real network fault.
  * Written by hand because what it must do, hold connections open while passing nothing, is the one
  * thing general proxies are built to avoid.
  */
@@ -28,6 +32,7 @@ public final class StallingProxy implements AutoCloseable {
     private final List<Link> links = new CopyOnWriteArrayList<>();
     private final AtomicInteger accepted = new AtomicInteger();
     private volatile boolean stalled;
+    private volatile boolean dropping;
     private volatile boolean closed;
 
     private StallingProxy(ServerSocket listener, String targetHost, int targetPort) {
@@ -63,6 +68,14 @@ public final class StallingProxy implements AutoCloseable {
         }
     }
 
+    /** From now on every connection's bytes, both ways, are read and thrown away; nothing is closed. */
+    public void drop() {
+        dropping = true;
+        for (Link link : links) {
+            link.dropped = true;
+        }
+    }
+
     /** Closes every connection through it at once, both sides, as a network path that resets them would; new ones pass. */
     public int cut() {
         int cut = 0;
@@ -74,9 +87,10 @@ public final class StallingProxy implements AutoCloseable {
         return cut;
     }
 
-    /** New connections pass again; the frozen ones stay as they are. */
+    /** New connections pass again; the frozen and dropped ones stay as they are. */
     public void heal() {
         stalled = false;
+        dropping = false;
     }
 
     /** Connections accepted so far: a client that gave up on a frozen one and reconnected shows here. */
@@ -98,7 +112,7 @@ public final class StallingProxy implements AutoCloseable {
             try {
                 Socket client = listener.accept();
                 accepted.incrementAndGet();
-                Link link = new Link(client, stalled);
+                Link link = new Link(client, stalled, dropping);
                 links.add(link);
                 link.start();
             }
@@ -117,10 +131,12 @@ public final class StallingProxy implements AutoCloseable {
         private final Socket client;
         private volatile Socket server;
         private volatile boolean frozen;
+        private volatile boolean dropped;
 
-        Link(Socket client, boolean frozen) {
+        Link(Socket client, boolean frozen, boolean dropped) {
             this.client = client;
             this.frozen = frozen;
+            this.dropped = dropped;
         }
 
         void start() {
@@ -129,6 +145,11 @@ public final class StallingProxy implements AutoCloseable {
                     // A connection opened while stalled waits before it even reaches the server, as a dead path would.
                     while (frozen && !closed) {
                         Thread.sleep(50);
+                    }
+                    if (dropped) {
+                        // Opened while dropping: it never reaches the server, and what the client sends is lost.
+                        drain(client);
+                        return;
                     }
                     server = new Socket(targetHost, targetPort);
                     Thread back = new Thread(() -> pump(server, client), "stalling-proxy-in");
@@ -157,15 +178,48 @@ public final class StallingProxy implements AutoCloseable {
                         break;
                     }
                     waitWhileFrozen();
-                    out.write(buffer, 0, n);
-                    out.flush();
+                    if (!dropped) {
+                        out.write(buffer, 0, n);
+                        out.flush();
+                    }
                 }
             }
             catch (IOException | InterruptedException e) {
-                // One side went away; the other is closed below, unless frozen.
+                // One side went away; the other is closed below, unless frozen or dropped.
             }
             waitWhileFrozenQuietly();
+            if (dropped) {
+                // A lost path passes no close on either: the other side hears nothing, as it heard nothing else.
+                waitUntilClosedQuietly();
+            }
             close();
+        }
+
+        /** Reads and throws away until the proxy closes. */
+        private void drain(Socket from) {
+            byte[] buffer = new byte[16 * 1024];
+            try {
+                InputStream in = from.getInputStream();
+                while (!closed && in.read(buffer) >= 0) {
+                    // Thrown away.
+                }
+            }
+            catch (IOException e) {
+                // The client gave up.
+            }
+            waitUntilClosedQuietly();
+            close();
+        }
+
+        private void waitUntilClosedQuietly() {
+            try {
+                while (!closed) {
+                    Thread.sleep(50);
+                }
+            }
+            catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
 
         /** Frozen is for good: nothing is read, nothing forwarded, nothing closed, until the proxy itself closes. */

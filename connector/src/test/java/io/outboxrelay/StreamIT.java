@@ -13,12 +13,17 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+
+import com.rabbitmq.stream.Environment;
+import com.rabbitmq.stream.Producer;
 
 import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.DeliveryCheck;
@@ -97,6 +102,39 @@ class StreamIT {
             }
             assertThat(relay.log()).doesNotContain("Exception");
             assertThat(relay.gauge("outbox_relay_events_published_total")).isGreaterThanOrEqualTo(committed.size());
+        }
+    }
+
+    /**
+     * A first start (no stored offset) on a stream whose broker already holds ids of the producer
+     * above this host's clock in microseconds, as a predecessor on a host whose clock ran ahead
+     * leaves: numbered from the clock, every new event would be dropped as a duplicate. The relay
+     * numbers above the broker's last id instead.
+     */
+    @Test
+    void aFirstStartNumbersAboveWhatTheBrokerHoldsOfTheProducer() throws Exception {
+        String stream = streams.uniqueName("ahead", 0);
+        long ahead = System.currentTimeMillis() * 1_000 * 4;
+        Environment env = streams.environment();
+        env.streamCreator().stream(stream).create();
+        CountDownLatch confirmed = new CountDownLatch(3);
+        try (Producer predecessor = env.producerBuilder().name("stream-ahead").stream(stream).build()) {
+            for (int i = 1; i <= 3; i++) {
+                predecessor.send(predecessor.messageBuilder().publishingId(ahead + i).properties().messageId("predecessor-" + i).messageBuilder()
+                        .addData(new byte[] { 1 }).build(), status -> confirmed.countDown());
+            }
+            assertThat(confirmed.await(30, TimeUnit.SECONDS)).isTrue();
+        }
+        try (RelayProcess relay = RelayProcess.start(dir, config("stream-ahead", stream)).awaitReady(Duration.ofSeconds(60))) {
+            write("stream-ahead", 300, 0);
+            Set<String> committed = committedIds("stream-ahead");
+            List<StreamedMessage> messages = streams.readAll(stream, committed.size() + 3, Duration.ofSeconds(2), Duration.ofSeconds(60)).stream()
+                    .filter(m -> committed.contains(m.messageId())).toList();
+            DeliveryCheck check = DeliveryCheck.ofStream(messages, committed);
+            FaultIT.report("first start on a stream holding ids of the producer up to " + (ahead + 3) + " (a predecessor's clock ahead): " + check);
+            assertThat(check.lost()).as("nothing taken for a duplicate: " + check).isZero();
+            assertThat(check.duplicates()).isZero();
+            assertThat(relay.log()).contains("numbering stream messages of producer 'stream-ahead' from " + (ahead + 4) + ", the broker's last id of it");
         }
     }
 

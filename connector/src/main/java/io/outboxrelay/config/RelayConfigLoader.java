@@ -445,6 +445,12 @@ public final class RelayConfigLoader {
         if (producer == null || producer.isBlank()) {
             producer = relay.name();
         }
+        else if (relay.shard().sharded()) {
+            // Each shard numbers its own events; under one name the broker would take one shard's ids for another's duplicates.
+            read.problem(p + "producer.name=" + producer.trim() + " with " + RELAY_PREFIX + "shard.count=" + relay.shard().count() + ": every shard "
+                    + "would publish as '" + producer.trim() + "', each with its own numbering, and the broker would drop the events of one "
+                    + "shard as duplicates of another's. Remove it: each shard's producer is then named after the shard (" + relay.name() + ")");
+        }
         boolean tls = d.bool(p + "tls.enable");
         if (tls && !d.bool(p + "tls.hostname.verification")) {
             warnings.add(p + "tls.hostname.verification=false: the stream connection's certificate is not checked against its host name");

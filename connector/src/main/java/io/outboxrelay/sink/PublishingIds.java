@@ -15,9 +15,11 @@ import io.outboxrelay.source.StoredOffset;
  * one, whatever their size. The count reached at each stored position is written in the offset
  * ({@link ResumePositions}), so after a restart, when Debezium sends everything after that
  * position again, the numbering goes on from there exactly as the first run numbered the same
- * events. A numbering with no stored count (the first start, offsets from the AMQP sink) begins at
- * the clock's microseconds: above every id an earlier numbering can have reached, since no relay
- * publishes a million events a second, so nothing new is ever taken for a duplicate.
+ * events. A numbering with no stored count (the first start, offsets from the AMQP sink) begins
+ * above the broker's last publishing id of this producer, which the sink reads before the engine
+ * starts: whatever an earlier relay of this name numbered, on whatever host's clock, nothing new is
+ * taken for a duplicate. Where the stream is not known before the first event (its name comes from
+ * the topic) it begins at the clock's microseconds, above any count a relay can have reached.
  * <p>
  * Used on the engine thread only.
  */
@@ -28,18 +30,45 @@ final class PublishingIds {
     private static final Logger LOG = LoggerFactory.getLogger(PublishingIds.class);
 
     private long last;
+    /** Whether the numbering goes on from a stored count; if not, it begins above the broker's last id ({@link #beginAbove}). */
+    private final boolean stored;
+    private final String producer;
 
-    private PublishingIds(long last) {
+    private PublishingIds(long last, boolean stored, String producer) {
         this.last = last;
+        this.stored = stored;
+        this.producer = producer;
     }
 
-    /** Goes on from the stored offset's count, or begins a new numbering. */
-    static PublishingIds from(StoredOffset stored, long nowMicros) {
+    /** Goes on from the stored offset's count, or begins a new numbering at the clock's microseconds until {@link #beginAbove} says where. */
+    static PublishingIds from(StoredOffset stored, long nowMicros, String producer) {
         if (stored != null && stored.publishingId() >= 0) {
-            return new PublishingIds(stored.publishingId());
+            return new PublishingIds(stored.publishingId(), true, producer);
         }
-        LOG.info("No publishing id in the stored offset: numbering stream messages from {} (the clock's microseconds)", nowMicros);
-        return new PublishingIds(nowMicros);
+        return new PublishingIds(nowMicros, false, producer);
+    }
+
+    /** The producer name the broker de-duplicates these ids under. */
+    String producer() {
+        return producer;
+    }
+
+    /** Whether there was no stored count to go on from. */
+    boolean fresh() {
+        return !stored;
+    }
+
+    /** Begins a fresh numbering right above {@code brokerLast}, the broker's last publishing id of this producer (0 when it has none). */
+    void beginAbove(long brokerLast) {
+        LOG.info("No publishing id in the stored offset: numbering stream messages of producer '{}' from {}, the broker's last id of it", producer,
+                brokerLast + 1);
+        last = brokerLast;
+    }
+
+    /** A fresh numbering where the stream cannot be asked before the first event: the clock's microseconds stay. */
+    void beginAtClock() {
+        LOG.info("No publishing id in the stored offset: numbering stream messages from {} (the clock's microseconds; with "
+                + "{}stream set, the broker's last id of the producer is asked instead)", last, io.outboxrelay.config.StreamSinkConfig.PREFIX);
     }
 
     /** The highest id given so far. */

@@ -58,6 +58,8 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private volatile boolean stopping;
     private final Object batchLock = new Object();
     private boolean inBatch;
+    /** The one stream (or super stream) every event goes to, when the configuration names it; null when the topic names it. */
+    private final String fixedDestination;
 
     /**
      * The sink the configuration asks for.
@@ -71,8 +73,8 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
                                             PublishPermit permit, StoredOffset stored) {
         String connectionName = "outbox-relay " + config.name();
         if (config.streams()) {
-            PublishingIds ids = PublishingIds.from(stored, System.currentTimeMillis() * 1_000);
-            long watermark = ids.last();
+            PublishingIds ids = PublishingIds.from(stored, System.currentTimeMillis() * 1_000, config.stream().producerName());
+            long watermark = ids.fresh() ? -1 : ids.last();
             return new RabbitMqChangeConsumer(config.delivery(), config.relay(), deadLetters, metrics, stopEngine, permit,
                     tracker -> new StreamConnection(config.stream(), connectionName, tracker, watermark), new MessageMapper(config.stream(), config.name()),
                     ids, new ResumePositions(stored, ids.last()), config.stream().stream());
@@ -98,12 +100,35 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         this.mapper = mapper;
         this.ids = ids;
         this.positions = positions;
+        this.fixedDestination = fixedDestination;
     }
 
     /** Opens the broker connection now, so that a wrong address fails at start rather than at the first event. */
     public void connect() throws IOException, TimeoutException {
         broker.open();
+        if (ids != null && ids.fresh()) {
+            beginNumbering();
+        }
         finisher.start();
+    }
+
+    /**
+     * A numbering with no stored count begins above the broker's last publishing id of the
+     * producer, read when the stream's producer was made; a numbering from this host's clock could
+     * lie below one from a predecessor whose clock ran ahead, and the broker would drop every event.
+     */
+    private void beginNumbering() throws IOException {
+        if (fixedDestination == null) {
+            ids.beginAtClock();
+            return;
+        }
+        long brokerLast = broker.lastPublishingId();
+        if (brokerLast < 0) {
+            throw new IOException("cannot read the broker's last publishing id of producer '" + ids.producer() + "' on stream '" + fixedDestination
+                    + "', which a first start numbers above (" + io.outboxrelay.config.StreamSinkConfig.PREFIX + "stream, producer.name)");
+        }
+        ids.beginAbove(brokerLast);
+        positions.numberedFrom(ids.last());
     }
 
     /**

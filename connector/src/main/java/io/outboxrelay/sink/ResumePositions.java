@@ -147,6 +147,11 @@ final class ResumePositions {
         idsAtBoundary = ids;
     }
 
+    /** A fresh numbering was begun at {@code ids} (above the broker's last id) before any record came. */
+    void numberedFrom(long ids) {
+        idsAtBoundary = ids;
+    }
+
     /** Where to resume after {@code record}; {@code ids} is the count of events numbered before it. */
     Position next(SourceRecord record, long ids) {
         Map<String, ?> offset = record == null ? null : record.sourceOffset();

@@ -68,8 +68,10 @@ final class StreamConnection implements Transport {
                 producer(config.stream());
             }
             catch (StreamUnavailable e) {
-                // Each event will be refused with this reason, by the relay.on-unroutable policy; the line says it at once.
+                // Each event will be refused with this reason, by the relay.on-unroutable policy; the line says it at once. The stream
+                // holds no id of anyone's, so a fresh numbering begins at 1.
                 LOG.error("{}", e.getMessage());
+                brokerLastId = Math.max(brokerLastId, 0);
             }
         }
     }
@@ -268,22 +270,28 @@ final class StreamConnection implements Transport {
      */
     private void warnIfAhead(Environment env, String stream) {
         long ahead = 0;
+        boolean read = true;
         for (String s : config.superStream() ? config.partitionStreams(stream) : java.util.List.of(stream)) {
             try (Producer probe = env.producerBuilder().name(config.producerName()).stream(s).build()) {
                 ahead = Math.max(ahead, probe.getLastPublishingId());
             }
             catch (StreamException | IllegalStateException e) {
+                read = false;
                 LOG.debug("Cannot read the last publishing id of {} on {}", config.producerName(), s, e);
             }
         }
-        brokerLastId = Math.max(brokerLastId, ahead);
-        if (ahead > storedWatermark) {
+        if (read) {
+            // Only a complete answer counts: a fresh numbering begins above it (RabbitMqChangeConsumer.connect).
+            brokerLastId = Math.max(brokerLastId, ahead);
+        }
+        if (storedWatermark >= 0 && ahead > storedWatermark) {
             LOG.info("Stream '{}' holds messages of producer '{}' up to publishing id {}, beyond the stored offset's count {}: the events between "
                     + "are sent again with the ids they had and dropped by the broker as duplicates. Each relay needs a producer name of its own "
                     + "({}producer.name)", stream, config.producerName(), ahead, storedWatermark, StreamSinkConfig.PREFIX);
         }
     }
 
+    /** The broker's last publishing id of the producer on the streams made so far; -1 until one was read completely. */
     @Override
     public long lastPublishingId() {
         return brokerLastId;

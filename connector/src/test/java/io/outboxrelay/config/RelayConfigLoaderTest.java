@@ -272,6 +272,16 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void oneProducerNameForEveryShardIsRefused() throws Exception {
+        assertThatThrownBy(() -> load("debezium.sink.type=rabbitmqstream", "debezium.sink.rabbitmqstream.producer.name=orders",
+                "relay.shard.count=3", "relay.shard.index=1")).isInstanceOf(ConfigProblems.class)
+                .hasMessageContaining("debezium.sink.rabbitmqstream.producer.name=orders with relay.shard.count=3: every shard would publish as 'orders'")
+                .hasMessageContaining("each shard's producer is then named after the shard (Orders Relay-1of3)");
+        assertThat(load("debezium.sink.type=rabbitmqstream", "relay.shard.count=3", "relay.shard.index=1").stream().producerName())
+                .isEqualTo("Orders Relay-1of3");
+    }
+
+    @Test
     void withoutStandbysTheOffsetsMayBeKeptElsewhere() throws Exception {
         RelayConfig config = load("relay.standby=false", "debezium.source.offset.storage=org.apache.kafka.connect.storage.FileOffsetBackingStore");
         assertThat(config.relay().leadership().standby()).isFalse();

@@ -7,7 +7,10 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 import io.outboxrelay.config.RelayConfig;
@@ -158,11 +161,16 @@ final class ReshardCommand implements Callable<Integer> {
             start = start == null || lsnAfter(p.confirmed, start) ? p.confirmed : start;
         }
         String oldest = null;
+        boolean resumed = false;
+        Map<String, String> confirmed = new HashMap<>();
         for (String slot : oldSlots) {
             Position p = slotPosition(source, slot);
             if (p == null) {
+                // Its offsets are still here, so an earlier --finish dropped it: that run had advanced the new slots first.
+                resumed = true;
                 continue;
             }
+            confirmed.put(slot, p.confirmed);
             if (p.active) {
                 err.println("reshard: slot " + slot + " is still read by a running relay (walsender PID " + p.pid + "): stop the old relays and their "
                         + "standbys first");
@@ -177,7 +185,12 @@ final class ReshardCommand implements Callable<Integer> {
             err.flush();
             return EXIT_NOT_READY;
         }
-        if (oldest != null) {
+        if (resumed) {
+            // The oldest of the old slots that are left is later than the one already dropped: advancing to it would skip what that
+            // shard had not delivered. The new slots begin where the earlier run put them.
+            out.println("an earlier reshard --finish stopped part-way; the new slots already begin at " + start + ", where it put them");
+        }
+        else if (oldest != null) {
             for (String slot : newSlots) {
                 // What the old set confirmed is not decoded for the new one: only the spread between the old slots is published twice.
                 try (PreparedStatement ps = source.prepareStatement("SELECT pg_replication_slot_advance(?, ?::pg_lsn)")) {
@@ -188,7 +201,11 @@ final class ReshardCommand implements Callable<Integer> {
             }
             out.println("the new slots begin at " + oldest + ", where the old relays' slowest shard stopped");
         }
-        for (String slot : oldSlots) {
+        // The slowest last: should this run stop part-way, the slots left still hold the position the new slots begin at.
+        List<String> dropOrder = new ArrayList<>(oldSlots);
+        dropOrder.sort(Comparator.comparingLong((String slot) -> confirmed.get(slot) == null ? Long.MAX_VALUE : Lsns.parse(confirmed.get(slot)))
+                .reversed());
+        for (String slot : dropOrder) {
             if (slotPosition(source, slot) != null) {
                 try (PreparedStatement ps = source.prepareStatement("SELECT pg_drop_replication_slot(?)")) {
                     ps.setString(1, slot);

@@ -2,8 +2,9 @@
 # The project's test command on a fresh Debian/Ubuntu machine: installs a JDK and Maven if missing,
 # prepares PostgreSQL (wal_level=logical) and RabbitMQ with services.sh, then runs every unit and
 # integration test, then validates deploy/ (manifests, dashboard, alerts) with deploy/validate.sh,
-# runs the demo, and finally runs the stream, super stream, relay, fault, resume and crash tests again against
-# Debian trixie's RabbitMQ 4.0 and PostgreSQL 17 (deploy/local/trixie.sh; skip with TRIXIE=0).
+# runs the demo, runs the stream, super stream, relay, fault and resume tests again against Debian trixie's RabbitMQ 4.0
+# and PostgreSQL 17 (deploy/local/trixie.sh; skip with TRIXIE=0), and finally the storms (tests tagged storm: random
+# kills, frozen leaders) against both pairs of servers.
 # Extra arguments go to Maven, e.g. deploy/local/test.sh -pl offset-store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,16 +33,29 @@ if [ "$(printf '%s\n' "$demo_out" | grep -c 'OrderPlaced\|OrderPaid\|OrderShippe
 fi
 echo "demo: 5 events delivered, no FAIL line, no slot left behind"
 
+IT_ONLY=(-Dtest=none -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false)
 if [ "${TRIXIE:-1}" != "0" ]; then
   echo "test.sh: the stream, super stream, relay, fault and stream inbox tests against Debian trixie's RabbitMQ 4.0 and PostgreSQL 17"
   bash deploy/local/trixie.sh up
   (
     eval "$(bash deploy/local/trixie.sh env)"
-    # it.excludedGroups empty: the tests tagged rabbitmq4 (super streams) run here, and must pass.
-    # The crash storm shorter here (10 kills per sink): the main run above had 15 per sink on PostgreSQL 15.
-    OUTBOX_RELAY_CRASH_KILLS=10 mvn -B verify -pl connector,inbox -am -Dtest=none \
-      -Dit.test='StreamIT,RelayIT,FaultIT,StreamInboxIT,ResumePositionIT,CrashAnywhereIT' -Dit.excludedGroups= \
-      -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false "$@"
+    # rabbitmq4 not excluded: the super stream tests run here, and must pass. The storms run in the next phase.
+    mvn -B verify -pl connector,inbox -am "${IT_ONLY[@]}" \
+      -Dit.test='StreamIT,RelayIT,FaultIT,StreamInboxIT,ResumePositionIT' -Dit.excludedGroups=storm "$@"
+  )
+fi
+
+# The storms, a phase of their own so that each phase above stays short: random SIGKILLs under mixed writes into both sinks
+# (CrashAnywhereIT), stream connections cut, walsenders terminated and PostgreSQL restarted under load into a stream
+# (StreamFaultsIT), a leader frozen, cut off, held back by RabbitMQ and PostgreSQL restarted under it (FailoverIT).
+echo "test.sh: the storms (tests tagged storm) against PostgreSQL 15 and RabbitMQ 3.10"
+mvn -B verify -pl connector -am "${IT_ONLY[@]}" -Dit.groups=storm -Dit.excludedGroups= "$@"
+if [ "${TRIXIE:-1}" != "0" ]; then
+  echo "test.sh: the crash and stream storms against PostgreSQL 17 and RabbitMQ 4.0 (10 kills per sink: 15 ran against PostgreSQL 15)"
+  (
+    eval "$(bash deploy/local/trixie.sh env)"
+    OUTBOX_RELAY_CRASH_KILLS=10 mvn -B verify -pl connector -am "${IT_ONLY[@]}" \
+      -Dit.test=CrashAnywhereIT,StreamFaultsIT -Dit.groups=storm -Dit.excludedGroups= "$@"
   )
   bash deploy/local/trixie.sh down
 fi

@@ -15,6 +15,7 @@ import java.util.Random;
 import java.util.Set;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,6 +42,7 @@ import io.outboxrelay.testing.TestStreams;
  * {@code OUTBOX_RELAY_CRASH_KILLS} (default 15) and the seed from {@code OUTBOX_RELAY_CRASH_SEED}
  * (default: the clock, printed in {@code target/crash-report.txt} to repeat a run).
  */
+@Tag("storm")
 class CrashAnywhereIT {
 
     @RegisterExtension

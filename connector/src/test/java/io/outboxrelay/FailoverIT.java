@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -160,6 +161,7 @@ class FailoverIT {
      * Woken, the old leader must publish nothing more and stand by.
      */
     @Test
+    @Tag("storm")
     void theLeaderFrozenLongerThanItsLeaseIsReplacedWhileStillFrozen() throws Exception {
         Group group = group("ha-freeze");
         List<RelayProcess> relays = start(group, 2);
@@ -206,6 +208,7 @@ class FailoverIT {
      * early, at the default settings.
      */
     @Test
+    @Tag("storm")
     void theLeaderWhosePacketsAreLostIsReplaced() throws Exception {
         Group group = group("ha-drop");
         List<RelayProcess> relays = new ArrayList<>();
@@ -242,6 +245,7 @@ class FailoverIT {
      * deliveries keep their order, and afterwards one relay leads with one walsender.
      */
     @Test
+    @Tag("storm")
     void postgresRestartedWhileAStandbyWaits() throws Exception {
         Group group = group("ha-pg-restart");
         List<RelayProcess> relays = start(group, 2);
@@ -273,6 +277,7 @@ class FailoverIT {
      * held back, not cut off and reconnected in a loop.
      */
     @Test
+    @Tag("storm")
     void aLeaderHeldBackByRabbitMqIsNotCutOff() throws Exception {
         Group group = group("ha-blocked");
         List<RelayProcess> relays = start(group, 2);

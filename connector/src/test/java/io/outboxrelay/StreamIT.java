@@ -139,6 +139,32 @@ class StreamIT {
     }
 
     @Test
+    void aSecondRelayUnderTheFirstOnesProducerNameIsRefused() throws Exception {
+        String stream = streams.uniqueName("claimed", 0);
+        Map<String, String> first = config("stream-claim-a", stream);
+        first.put("debezium.sink.rabbitmqstream.producer.name", "orders-producer");
+        Map<String, String> second = config("stream-claim-b", stream);
+        second.put("debezium.sink.rabbitmqstream.producer.name", "orders-producer");
+        try (RelayProcess owner = RelayProcess.start(dir, first).awaitReady(Duration.ofSeconds(60));
+                RelayProcess other = RelayProcess.start(dir, second)) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> !other.isAlive());
+            assertThat(other.stop()).isEqualTo(2);
+            assertThat(other.log()).contains("stream producer 'orders-producer' on stream '" + stream + "' is relay 'stream-claim-a''s, and this relay is "
+                    + "'stream-claim-b'", "debezium.sink.rabbitmqstream.producer.name", "DELETE FROM outbox_relay_stream_producers");
+            assertThat(owner.isAlive()).isTrue();
+            // Into another stream the name is free; a standby or a restart of the owner keeps its claim.
+            Map<String, String> elsewhere = config("stream-claim-b", streams.uniqueName("claimed-other", 0));
+            elsewhere.put("debezium.sink.rabbitmqstream.producer.name", "orders-producer");
+            try (RelayProcess free = RelayProcess.start(dir, elsewhere).awaitReady(Duration.ofSeconds(60))) {
+                assertThat(free.isAlive()).isTrue();
+            }
+        }
+        try (RelayProcess again = RelayProcess.start(dir, first).awaitReady(Duration.ofSeconds(60))) {
+            assertThat(again.isAlive()).isTrue();
+        }
+    }
+
+    @Test
     void relayKilledMidStreamLeavesNoDuplicateInTheStream() throws Exception {
         DeliveryCheck check = streamThrough("stream-kill", "relay killed (SIGKILL) mid-stream and started again", (relay, config) -> {
             relay.kill();

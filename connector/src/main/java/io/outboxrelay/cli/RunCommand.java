@@ -82,7 +82,7 @@ final class RunCommand implements Callable<Integer> {
                 err.flush();
                 return EXIT_SLOT_IN_USE;
             }
-            catch (EngineSupervisor.ShardSetConflictException e) {
+            catch (EngineSupervisor.StartRefusedException e) {
                 Runtime.getRuntime().removeShutdownHook(hook);
                 LOG.error("{}", e.getMessage());
                 err.println("run: " + e.getMessage());

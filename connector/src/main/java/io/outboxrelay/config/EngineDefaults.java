@@ -17,6 +17,8 @@ final class EngineDefaults {
     static final String DEBEZIUM_ROUTER_CLASS = "io.debezium.transforms.outbox.EventRouter";
     static final String HEARTBEAT_PREFIX = "outbox-relay-heartbeat";
     static final long QUEUE_BYTES = 32L * 1024 * 1024;
+    /** Debezium's retries of a retriable error in place (the task restarted inside the engine), which the relay does not allow. */
+    static final String RETRIES_KEY = "errors.max.retries";
 
     private EngineDefaults() {
     }
@@ -69,6 +71,12 @@ final class EngineDefaults {
         // Debezium waits 10 s before restarting the connector after a retriable error (a database
         // restart, a terminated walsender); the stream stands still all that time.
         p.setProperty("retriable.restart.connector.wait.ms", "1000");
+        // No restart in place: on a retriable error (the walsender ended, PostgreSQL restarted) Debezium would
+        // restart the task inside the running engine from the last flushed offset, while the sink goes on
+        // counting publishing ids and holds the old task's records; the stream would store the events sent
+        // again under new ids. Failing the engine instead hands the restart to EngineSupervisor, which builds
+        // a new engine and sink from the stored offset (relay.restart.backoff.*), with every start-up check.
+        p.setProperty(RETRIES_KEY, "0");
         return p;
     }
 

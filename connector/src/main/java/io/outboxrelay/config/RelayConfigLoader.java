@@ -151,6 +151,14 @@ public final class RelayConfigLoader {
         checkPublicationColumns(relay, engine, read);
         checkShards(relay, names, engine, read);
         applyWalsenderTimeout(relay, engine, read);
+        String retries = engine.getProperty(EngineDefaults.RETRIES_KEY);
+        if (!"0".equals(retries)) {
+            // Debezium Server configurations carry it; refusing it would break them, and the relay's own restarts do the same job.
+            warnings.add(SOURCE_PREFIX + EngineDefaults.RETRIES_KEY + "=" + retries + " is replaced by 0: the relay restarts the engine itself after "
+                    + "a retriable error, from the stored offset and with a new sink (" + RELAY_PREFIX + "restart.backoff.initial.ms, "
+                    + RELAY_PREFIX + "restart.backoff.max.ms), rather than letting Debezium restart it in place while the sink goes on counting");
+            engine.setProperty(EngineDefaults.RETRIES_KEY, "0");
+        }
         if ("0".equals(engine.getProperty("offset.flush.interval.ms")) && "1".equals(engine.getProperty("max.batch.size"))) {
             // Debezium Server configurations often carry the first line; beside the low-latency batch size it means a database commit per event.
             warnings.add(SOURCE_PREFIX + "offset.flush.interval.ms=0 stores the offset after every batch, and batches of one record ("

@@ -37,6 +37,7 @@ import io.outboxrelay.sink.BrokerConnectionFactory;
 import io.outboxrelay.sink.PublishPermit;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
 import io.outboxrelay.sink.StreamEnvironments;
+import io.outboxrelay.sink.StreamProducerClaim;
 import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.source.ShardSets;
 import io.outboxrelay.offsetstore.StoredOffsets;
@@ -93,13 +94,14 @@ public final class EngineSupervisor implements Health, RelayState {
      * Runs until {@link #stop()}; returns after the last engine has closed.
      *
      * @throws SlotInUseException before starting anything, when another process streams from the slot
-     * @throws ShardSetConflictException before starting anything, when the relay name has run as a set of another number of shards
+     * @throws StartRefusedException before starting anything, when the relay name has run as a set of another number of shards, or
+     *                               another relay publishes under its stream producer name
      */
     public void run() throws InterruptedException {
-        String otherShards = otherShardSets();
-        if (otherShards != null) {
+        String refusal = startRefusal();
+        if (refusal != null) {
             stopped.complete(null);
-            throw new ShardSetConflictException(otherShards);
+            throw new StartRefusedException(refusal);
         }
         boolean standby = config.relay().leadership().standby();
         if (!standby) {
@@ -302,14 +304,18 @@ public final class EngineSupervisor implements Health, RelayState {
         }
     }
 
-    /** Why this relay may not start beside the sets of shards its name has already run as, or null. */
-    private String otherShardSets() {
+    /**
+     * Why this relay may not start: beside the sets of shards its name has already run as, or under
+     * a stream producer name another relay numbers with; null when it may.
+     */
+    private String startRefusal() {
         try {
-            return ShardSets.conflict(config, "outbox-relay shard check");
+            String otherShards = ShardSets.conflict(config, "outbox-relay shard check");
+            return otherShards != null ? otherShards : StreamProducerClaim.claim(config, "outbox-relay producer check");
         }
         catch (SQLException e) {
             // The offset store is not reachable yet: the engine's start reports that and is retried with back-off.
-            LOG.debug("Cannot look for other shard sets: {}", e.getMessage());
+            LOG.debug("Cannot look for other shard sets or stream producers: {}", e.getMessage());
             return null;
         }
     }
@@ -323,9 +329,9 @@ public final class EngineSupervisor implements Health, RelayState {
         catch (SQLException e) {
             return "cannot prepare dead-letter table " + deadLetters.table() + " in " + config.database().jdbcUrl() + " (relay.dead-letter.table): " + e.getMessage();
         }
-        String otherShards = otherShardSets();
-        if (otherShards != null) {
-            return otherShards;
+        String refusal = startRefusal();
+        if (refusal != null) {
+            return refusal;
         }
         if ("filtered".equalsIgnoreCase(config.engineProperties().getProperty("publication.autocreate.mode"))) {
             try {
@@ -682,9 +688,13 @@ public final class EngineSupervisor implements Health, RelayState {
         }
     }
 
-    /** Another number of shards of this relay name has stored offsets: starting beside it would publish every event twice. */
-    public static final class ShardSetConflictException extends RuntimeException {
-        ShardSetConflictException(String message) {
+    /**
+     * What the relay found would make it publish wrongly beside another: another number of shards
+     * of its name with stored offsets (every event twice), another relay's stream producer name
+     * (ids dropped as duplicates).
+     */
+    public static final class StartRefusedException extends RuntimeException {
+        StartRefusedException(String message) {
             super(message);
         }
     }

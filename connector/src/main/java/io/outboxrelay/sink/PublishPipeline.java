@@ -209,6 +209,11 @@ final class PublishPipeline {
 
     private void publishWhileRoom() throws IOException, TimeoutException, InterruptedException {
         while (!unpublished.isEmpty()) {
+            if (tracker.failure() != null) {
+                // The connection failed while this loop published: whatever goes out on it now would be published again anyway,
+                // and into a stream it would overtake, with higher ids, the messages that failed. The next advance recovers first.
+                return;
+            }
             Publication p = unpublished.peek();
             String refusal = broker.knownRefusal(p);
             if (refusal != null) {

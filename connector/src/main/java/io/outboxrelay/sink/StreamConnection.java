@@ -3,7 +3,13 @@ package io.outboxrelay.sink;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,7 +33,11 @@ import io.outboxrelay.config.StreamSinkConfig;
  * <p>
  * stream-client's own re-publishing after a recovery is off ({@code retryOnRecovery(false)}): the
  * pipeline owns what is unconfirmed and publishes it again, with the same ids, through producers
- * made afresh.
+ * made afresh. A producer that failed a message is closed at once, from the client's own callback
+ * ({@link #confirmed}): when the client recovers a connection it fails what was on the old one and
+ * then goes on sending what it still held in its batch, on the new one. Those messages carry
+ * higher ids than the failed ones, and once the broker stored them it would drop the failed ones,
+ * published again, as duplicates: whatever of them never reached the broker would be lost.
  */
 final class StreamConnection implements Transport {
 
@@ -43,6 +53,14 @@ final class StreamConnection implements Transport {
     /** The highest publishing id of this producer the broker held when its producers were made. */
     private volatile long brokerLastId = -1;
     private final Map<String, Producer> producers = new HashMap<>();
+    /** The producers made since the last reset, shared with the client's threads: the first failure among them closes them all. */
+    private volatile Sending sending = new Sending();
+    /** Closes producers that fail on the client's network thread, which a close would wait on (see {@link #confirmed}). */
+    private final ExecutorService closer = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "outbox-relay-stream-producer-closer");
+        t.setDaemon(true);
+        return t;
+    });
     private final Map<String, Missing> missing = new HashMap<>();
     private Environment environment;
     private volatile Environment current;
@@ -51,6 +69,11 @@ final class StreamConnection implements Transport {
     private final long createdAtNanos = System.nanoTime();
 
     private record Missing(String reason, long untilNanos) {
+    }
+
+    private static final class Sending {
+        final List<Producer> producers = new CopyOnWriteArrayList<>();
+        final AtomicBoolean failed = new AtomicBoolean();
     }
 
     StreamConnection(StreamSinkConfig config, String connectionName, ConfirmTracker tracker, long storedWatermark) {
@@ -97,11 +120,16 @@ final class StreamConnection implements Transport {
             nextTag = 0;
         }
         long gen = generation;
+        Sending on = sending;
+        if (on.failed.get()) {
+            // Its producers are closed (or being closed): the pipeline first takes back all that is unconfirmed.
+            throw new IOException("publishing to stream '" + stream + "' stopped: a message of this connection failed");
+        }
         long tag = ++nextTag;
         Message message = StreamMessages.of(producer.messageBuilder().publishingId(p.publishingId()), p.message);
         tracker.published(gen, tag, p);
         try {
-            producer.send(message, status -> confirmed(gen, tag, status));
+            producer.send(message, status -> confirmed(gen, tag, status, on));
         }
         catch (IllegalArgumentException e) {
             // stream-client refuses, before sending, a message larger than the connection's frame.
@@ -117,12 +145,49 @@ final class StreamConnection implements Transport {
         return true;
     }
 
-    private void confirmed(long gen, long tag, ConfirmationStatus status) {
+    private void confirmed(long gen, long tag, ConfirmationStatus status, Sending on) {
         if (status.isConfirmed()) {
             tracker.ack(gen, tag, false);
+            return;
+        }
+        if (on.failed.compareAndSet(false, true)) {
+            stopSending(on, status.getCode());
+        }
+        tracker.channelLost(gen, "the stream producer did not confirm a message: " + describe(status.getCode()));
+    }
+
+    /**
+     * Closes every producer of the failed generation before the client can send anything more on
+     * them. The codes the client itself gives (a confirm time-out, which is also how a recovered
+     * connection fails what was on the old one, a producer not available, closed or full) arrive on
+     * the client's recovery or timer thread or on the relay's own, none of which reads the broker's
+     * replies: closed there and then, so the recovery's next step, sending what the batch held,
+     * finds the batch stopped. A code from the broker arrives on the network thread, whose reply a
+     * close of an open producer would wait for: closed from another thread.
+     */
+    private void stopSending(Sending on, short code) {
+        Runnable close = () -> on.producers.forEach(StreamConnection::closeQuietly);
+        boolean clientCode = code == Constants.CODE_PUBLISH_CONFIRM_TIMEOUT || code == Constants.CODE_PRODUCER_NOT_AVAILABLE
+                || code == Constants.CODE_PRODUCER_CLOSED || code == Constants.CODE_MESSAGE_ENQUEUEING_FAILED;
+        if (clientCode) {
+            close.run();
         }
         else {
-            tracker.channelLost(gen, "the stream producer did not confirm a message: " + describe(status.getCode()));
+            try {
+                closer.execute(close);
+            }
+            catch (RejectedExecutionException e) {
+                // The sink is closing, and closes every producer itself.
+            }
+        }
+    }
+
+    private static void closeQuietly(Producer producer) {
+        try {
+            producer.close();
+        }
+        catch (RuntimeException e) {
+            LOG.debug("Closing a stream producer failed", e);
         }
     }
 
@@ -170,21 +235,16 @@ final class StreamConnection implements Transport {
 
     @Override
     public void reset() {
-        for (Producer producer : producers.values()) {
-            try {
-                producer.close();
-            }
-            catch (RuntimeException e) {
-                LOG.debug("Closing a stream producer failed", e);
-            }
-        }
+        producers.values().forEach(StreamConnection::closeQuietly);
         producers.clear();
+        sending = new Sending();
         generation = -1;
     }
 
     @Override
     public void close() {
         reset();
+        closer.shutdown();
         abort();
         environment = null;
         current = null;
@@ -252,6 +312,7 @@ final class StreamConnection implements Transport {
             throw new IOException("cannot make the producer '" + config.producerName() + "' for stream '" + stream + "': " + e.getMessage(), e);
         }
         producers.put(stream, producer);
+        sending.producers.add(producer);
         return producer;
     }
 
@@ -271,7 +332,7 @@ final class StreamConnection implements Transport {
     private void warnIfAhead(Environment env, String stream) {
         long ahead = 0;
         boolean read = true;
-        for (String s : config.superStream() ? config.partitionStreams(stream) : java.util.List.of(stream)) {
+        for (String s : config.superStream() ? config.partitionStreams(stream) : List.of(stream)) {
             try (Producer probe = env.producerBuilder().name(config.producerName()).stream(s).build()) {
                 ahead = Math.max(ahead, probe.getLastPublishingId());
             }

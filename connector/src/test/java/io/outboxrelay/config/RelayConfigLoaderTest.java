@@ -44,6 +44,17 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void debeziumNeverRestartsTheTaskInPlace() throws Exception {
+        RelayConfig defaults = load();
+        assertThat(defaults.engineProperties().getProperty("errors.max.retries")).isEqualTo("0");
+        assertThat(defaults.warnings()).noneMatch(w -> w.contains("errors.max.retries"));
+        RelayConfig fromDebeziumServer = load("debezium.source.errors.max.retries=-1");
+        assertThat(fromDebeziumServer.engineProperties().getProperty("errors.max.retries")).isEqualTo("0");
+        assertThat(fromDebeziumServer.warnings()).anyMatch(w -> w.startsWith("debezium.source.errors.max.retries=-1 is replaced by 0")
+                && w.contains("relay.restart.backoff.initial.ms"));
+    }
+
+    @Test
     void publicationColumnsAreAListAndNeedAnInsertOnlyRelayManagedPublication() throws Exception {
         assertThat(load().relay().publicationColumns()).isEmpty();
         assertThat(load("relay.publication.columns= id, aggregatetype,aggregateid , type,payload,").relay().publicationColumns())

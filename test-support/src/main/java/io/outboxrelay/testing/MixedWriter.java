@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 import org.postgresql.PGConnection;
@@ -25,7 +26,7 @@ import org.postgresql.PGConnection;
  * {@code {"agg": A, "seq": N}} with N rising per session, which {@link DeliveryCheck} reads back.
  * Sessions pause briefly inside their transactions so that others commit while they are open.
  * What was committed is read back from the table ({@link OutboxWriter#committedIds}), never taken
- * from here.
+ * from here. A session whose connection is lost (PostgreSQL restarted) connects again and goes on.
  */
 public final class MixedWriter implements AutoCloseable {
 
@@ -42,6 +43,7 @@ public final class MixedWriter implements AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
     private final AtomicIntegerArray eventsByShape = new AtomicIntegerArray(Shape.values().length);
     private final AtomicIntegerArray transactionsByShape = new AtomicIntegerArray(Shape.values().length);
+    private final AtomicInteger outages = new AtomicInteger();
     private volatile boolean stop;
     private volatile Throwable failure;
 
@@ -73,7 +75,8 @@ public final class MixedWriter implements AutoCloseable {
         long start = System.nanoTime();
         long written = 0;
         int seq = 0;
-        try (Connection c = source.connect()) {
+        Connection c = null;
+        try {
             while (!stop) {
                 Shape shape = Shape.values()[random.nextInt(Shape.values().length)];
                 int rows = switch (shape) {
@@ -86,7 +89,24 @@ public final class MixedWriter implements AutoCloseable {
                     String aggregate = prefix + "-s" + session + "-a" + random.nextInt(5);
                     events.add(new String[] { UUID.randomUUID().toString(), aggregate, "{\"agg\": \"" + aggregate + "\", \"seq\": " + (seq++) + "}" });
                 }
-                write(c, shape, events, random);
+                try {
+                    if (c == null) {
+                        c = source.connect();
+                    }
+                    write(c, shape, events, random);
+                }
+                catch (SQLException e) {
+                    if (!outage(e)) {
+                        throw e;
+                    }
+                    // PostgreSQL restarted under the writer: the transaction is dropped (committed or not, the table says which) and
+                    // the session goes on with a new connection, as an application would.
+                    outages.incrementAndGet();
+                    closeQuietly(c);
+                    c = null;
+                    Thread.sleep(200);
+                    continue;
+                }
                 eventsByShape.addAndGet(shape.ordinal(), rows);
                 transactionsByShape.incrementAndGet(shape.ordinal());
                 written += rows;
@@ -101,8 +121,29 @@ public final class MixedWriter implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         catch (SQLException | RuntimeException e) {
-            // The database is not faulted in the tests that use this writer: a failure here is the test's to report.
+            // Anything but the database going away is the test's to report.
             failure = e;
+        }
+        finally {
+            closeQuietly(c);
+        }
+    }
+
+    /** Whether the connection was lost (PostgreSQL shut down or restarted), rather than the statement refused. */
+    private static boolean outage(SQLException e) {
+        String state = e.getSQLState();
+        return state != null && (state.startsWith("08") || state.startsWith("57P"));
+    }
+
+    private static void closeQuietly(Connection c) {
+        if (c == null) {
+            return;
+        }
+        try {
+            c.close();
+        }
+        catch (SQLException e) {
+            // The connection is gone already.
         }
     }
 
@@ -211,6 +252,11 @@ public final class MixedWriter implements AutoCloseable {
             m.put(s, transactionsByShape.get(s.ordinal()));
         }
         return m;
+    }
+
+    /** Transactions dropped because PostgreSQL went away under them (each session then reconnects). */
+    public int outages() {
+        return outages.get();
     }
 
     /** Why a session stopped early, or null. */

@@ -64,14 +64,47 @@ public final class TestStreams implements AfterAllCallback {
     /** The same through {@code environment} (a broker of a test's own, such as a TLS-only one). */
     public static List<StreamedMessage> readAll(Environment environment, String stream, int atLeast, Duration quiet, Duration timeout)
             throws InterruptedException {
-        List<StreamedMessage> messages = Collections.synchronizedList(new ArrayList<>());
-        AtomicLong lastAt = new AtomicLong(System.nanoTime());
-        Consumer consumer = environment.consumerBuilder().stream(stream).offset(OffsetSpecification.first())
+        try (Following following = follow(environment, stream)) {
+            return following.awaitQuiet(atLeast, quiet, timeout);
+        }
+    }
+
+    /** Reads {@code stream} from its first message on, while the caller goes on: a soak counts arrivals with it. */
+    public Following follow(String stream) {
+        return follow(environment(), stream);
+    }
+
+    private static Following follow(Environment environment, String stream) {
+        Following following = new Following(stream);
+        following.consumer = environment.consumerBuilder().stream(stream).offset(OffsetSpecification.first())
                 .messageHandler((context, message) -> {
-                    messages.add(of(stream, context.offset(), message));
-                    lastAt.set(System.nanoTime());
+                    following.messages.add(of(stream, context.offset(), message));
+                    following.lastAt.set(System.nanoTime());
                 }).build();
-        try {
+        return following;
+    }
+
+    /** A consumer of a stream from its first message, collecting every message it is given. */
+    public static final class Following implements AutoCloseable {
+        private final List<StreamedMessage> messages = Collections.synchronizedList(new ArrayList<>());
+        private final AtomicLong lastAt = new AtomicLong(System.nanoTime());
+        private final String stream;
+        private Consumer consumer;
+
+        private Following(String stream) {
+            this.stream = stream;
+        }
+
+        /** Messages received so far. */
+        public int count() {
+            return messages.size();
+        }
+
+        /**
+         * Every message received, in stream order, once at least {@code atLeast} have come and then
+         * nothing more for {@code quiet}; fails after {@code timeout}.
+         */
+        public List<StreamedMessage> awaitQuiet(int atLeast, Duration quiet, Duration timeout) throws InterruptedException {
             long deadline = System.nanoTime() + timeout.toNanos();
             while (messages.size() < atLeast || System.nanoTime() - lastAt.get() < quiet.toNanos()) {
                 if (System.nanoTime() > deadline) {
@@ -80,14 +113,16 @@ public final class TestStreams implements AfterAllCallback {
                 }
                 Thread.sleep(50);
             }
+            synchronized (messages) {
+                List<StreamedMessage> copy = new ArrayList<>(messages);
+                copy.sort((a, b) -> Long.compare(a.offset(), b.offset()));
+                return copy;
+            }
         }
-        finally {
+
+        @Override
+        public void close() {
             consumer.close();
-        }
-        synchronized (messages) {
-            List<StreamedMessage> copy = new ArrayList<>(messages);
-            copy.sort((a, b) -> Long.compare(a.offset(), b.offset()));
-            return copy;
         }
     }
 

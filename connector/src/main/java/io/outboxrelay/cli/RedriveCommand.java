@@ -30,7 +30,8 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "redrive", mixinStandardHelpOptions = true,
         description = "Publishes parked dead letters again with their original exchange (or stream), routing key, properties and message ids, "
-                + "and marks those the broker confirmed and routed as re-driven. Exits 1 if any stayed parked.")
+                + "in the order they were parked, and marks each one the broker confirmed and routed as re-driven. One redrive of a relay at a time "
+                + "(a second waits). Into a stream each event is stored once, even when a redrive is cut off and run again. Exits 1 if any stayed parked.")
 final class RedriveCommand implements Callable<Integer> {
 
     @Mixin
@@ -68,7 +69,10 @@ final class RedriveCommand implements Callable<Integer> {
         RedriveResult result;
         try (Republisher republisher = config.streams() ? new StreamRepublisher(config.stream(), "outbox-relay redrive " + config.name())
                 : new AmqpRepublisher(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay redrive " + config.name(), config.sink().ackTimeout())) {
-            result = redriver.redrive(which, republisher);
+            result = redriver.redrive(which, republisher, line -> {
+                err.println("redrive: " + line);
+                err.flush();
+            });
         }
         catch (SQLException e) {
             err.println("redrive: cannot read " + config.relay().deadLetterTable() + " (relay.dead-letter.table): " + e.getMessage());

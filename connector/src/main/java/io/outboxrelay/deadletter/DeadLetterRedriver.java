@@ -8,9 +8,12 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 
 import com.rabbitmq.client.AMQP;
 
@@ -20,13 +23,28 @@ import io.outboxrelay.sink.OutgoingMessage;
 /**
  * Publishes parked events again, exactly as they were first published (exchange or stream, routing
  * key, body, properties, message id), through a {@link Republisher} that waits for the broker's
- * confirms; an event is marked re-driven only after the broker confirmed it and did not return or
- * refuse it. Run while the cause is fixed (a binding added, a stream made, a consumer deployed);
- * the relay itself may keep running.
+ * confirms; each event is marked re-driven once the broker confirmed it and did not return or
+ * refuse it, the others of its page staying parked. Run while the cause is fixed (a binding added,
+ * a stream made, a consumer deployed); the relay itself may keep running.
+ * <p>
+ * One re-drive of a relay at a time: a second one waits for the first (a PostgreSQL advisory lock
+ * held by the re-drive's connection, so a re-drive that dies lets go of it), then finds what the
+ * first left. Events go out in the order they were parked, which is source order.
+ * <p>
+ * Into a stream each event gets its publishing id before it is published: ids above the broker's
+ * last id of the re-drive's producer are written into the rows in a committed statement first, so
+ * a re-drive cut off anywhere and run again publishes those rows with the same ids, and the broker
+ * drops what it already stored. A later run first finishes the rows an earlier one gave ids to,
+ * whatever it was asked for: anything published after them with higher ids would have the broker
+ * drop them; a row the broker refused gives its id up and takes a new one the next time, since
+ * what was stored after it would have the broker drop it. Over AMQP a re-drive cut off between the
+ * confirms and the marks publishes that page again, with the original message ids.
  */
 public final class DeadLetterRedriver {
 
     private static final int PAGE = 500;
+    /** The advisory lock's first key: which kind of lock this is. The second is the relay and table's. */
+    private static final String LOCK_CLASS = "outbox-relay redrive";
 
     private final DatabaseSettings database;
     private final String table;
@@ -38,71 +56,165 @@ public final class DeadLetterRedriver {
         this.relayName = relayName;
     }
 
-    public RedriveResult redrive(Redrive which, Republisher republisher) throws SQLException, IOException, TimeoutException, InterruptedException {
+    /** {@code waiting} is told once when another re-drive of this relay runs and this one waits for it. */
+    public RedriveResult redrive(Redrive which, Republisher republisher, Consumer<String> waiting)
+            throws SQLException, IOException, TimeoutException, InterruptedException {
         List<String> republished = new ArrayList<>();
         List<String> unroutable = new ArrayList<>();
         List<String> notRedrivable = new ArrayList<>();
         try (Connection db = database.connect("outbox-relay redrive")) {
-            long afterId = 0;
-            while (true) {
-                List<Parked> page = page(db, which, afterId);
-                if (page.isEmpty()) {
-                    break;
+            db.setAutoCommit(true);
+            DeadLetterTable.ensure(db, table);
+            lock(db, waiting);
+            Set<Long> tried = new LinkedHashSet<>();
+            // First what an earlier re-drive gave publishing ids to and did not finish, then what was asked for.
+            for (boolean unfinished : new boolean[] { true, false }) {
+                if (unfinished && !republisher.deduplicates()) {
+                    continue;
                 }
-                afterId = page.get(page.size() - 1).id;
-                List<Parked> sent = new ArrayList<>();
-                for (Parked p : page) {
-                    if (p.properties == null) {
-                        notRedrivable.add(p.eventId + ": " + p.reason);
+                long after = unfinished ? Long.MIN_VALUE : 0;
+                while (true) {
+                    List<Parked> page = page(db, which, unfinished, after);
+                    if (page.isEmpty()) {
+                        break;
                     }
-                    else {
-                        sent.add(p);
+                    after = unfinished ? page.get(page.size() - 1).publishingId : page.get(page.size() - 1).id;
+                    List<Parked> sent = new ArrayList<>();
+                    for (Parked p : page) {
+                        if (!tried.add(p.id)) {
+                            continue;
+                        }
+                        if (p.properties == null) {
+                            notRedrivable.add(p.eventId + ": " + p.reason);
+                        }
+                        else {
+                            sent.add(p);
+                        }
+                    }
+                    if (sent.isEmpty()) {
+                        continue;
+                    }
+                    if (republisher.deduplicates()) {
+                        sent = numbered(db, sent, republisher);
+                    }
+                    BitSet notTaken = republisher.publish(sent.stream()
+                            .map(p -> new Republisher.Message(new OutgoingMessage(p.exchange, p.routingKey, p.properties, p.payload), p.publishingId))
+                            .toList());
+                    List<Long> confirmed = new ArrayList<>();
+                    List<Long> refused = new ArrayList<>();
+                    for (int i = 0; i < sent.size(); i++) {
+                        Parked p = sent.get(i);
+                        if (notTaken.get(i)) {
+                            unroutable.add(p.eventId);
+                            refused.add(p.id);
+                        }
+                        else {
+                            confirmed.add(p.id);
+                            republished.add(p.eventId);
+                        }
+                    }
+                    markRedriven(db, confirmed);
+                    if (republisher.deduplicates()) {
+                        // Published again later, an id at or below what the broker stored since would be dropped: it takes a new one.
+                        forgetPublishingIds(db, refused);
                     }
                 }
-                Set<String> notTaken = republisher.publish(sent.stream()
-                        .map(p -> new OutgoingMessage(p.exchange, p.routingKey, p.properties, p.payload)).toList());
-                List<Long> confirmed = new ArrayList<>();
-                for (Parked p : sent) {
-                    if (notTaken.contains(p.properties.getMessageId())) {
-                        unroutable.add(p.eventId);
-                    }
-                    else {
-                        confirmed.add(p.id);
-                        republished.add(p.eventId);
-                    }
-                }
-                markRedriven(db, confirmed);
             }
         }
         return new RedriveResult(republished, unroutable, notRedrivable);
     }
 
-    private List<Parked> page(Connection db, Redrive which, long afterId) throws SQLException, IOException {
-        StringBuilder sql = new StringBuilder("SELECT id, event_id, reason, exchange, routing_key, payload, headers::text FROM ")
-                .append(table).append(" WHERE relay_name = ? AND redriven_at IS NULL AND id > ?");
-        if (!which.eventIds().isEmpty()) {
-            sql.append(" AND event_id = ANY (?)");
+    private void lock(Connection db, Consumer<String> waiting) throws SQLException {
+        try (PreparedStatement ps = db.prepareStatement("SELECT pg_try_advisory_lock(hashtext(?), hashtext(?))")) {
+            ps.setString(1, LOCK_CLASS);
+            ps.setString(2, table + " " + relayName);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                if (rs.getBoolean(1)) {
+                    return;
+                }
+            }
         }
-        if (which.reasonContains() != null) {
-            sql.append(" AND strpos(reason, ?) > 0");
+        waiting.accept("another redrive of relay '" + relayName + "' is running; waiting for it to finish (one at a time, so that none publishes "
+                + "what the other does)");
+        try (PreparedStatement ps = db.prepareStatement("SELECT pg_advisory_lock(hashtext(?), hashtext(?))")) {
+            ps.setString(1, LOCK_CLASS);
+            ps.setString(2, table + " " + relayName);
+            ps.execute();
         }
-        sql.append(" ORDER BY id LIMIT ").append(PAGE);
+    }
+
+    /**
+     * Gives the rows without a publishing id the next ids, above the broker's last one and any an
+     * earlier re-drive gave, and stores them before anything is published (autocommit).
+     */
+    private List<Parked> numbered(Connection db, List<Parked> sent, Republisher republisher) throws SQLException, IOException {
+        if (sent.stream().allMatch(p -> p.publishingId > 0)) {
+            return sent;
+        }
+        long next = republisher.lastPublishingId(sent.stream().map(p -> p.exchange).distinct().toList());
+        try (PreparedStatement ps = db.prepareStatement("SELECT coalesce(max(redrive_publishing_id), 0) FROM " + table + " WHERE relay_name = ?")) {
+            ps.setString(1, relayName);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                next = Math.max(next, rs.getLong(1));
+            }
+        }
+        List<Parked> numbered = new ArrayList<>(sent.size());
+        List<Long> ids = new ArrayList<>();
+        List<Long> publishingIds = new ArrayList<>();
+        for (Parked p : sent) {
+            if (p.publishingId > 0) {
+                numbered.add(p);
+                continue;
+            }
+            Parked n = p.withPublishingId(++next);
+            numbered.add(n);
+            ids.add(n.id);
+            publishingIds.add(n.publishingId);
+        }
+        try (PreparedStatement ps = db.prepareStatement("UPDATE " + table + " t SET redrive_publishing_id = n.pid FROM unnest(?::bigint[], ?::bigint[]) "
+                + "AS n(id, pid) WHERE t.id = n.id")) {
+            ps.setArray(1, db.createArrayOf("bigint", ids.toArray()));
+            ps.setArray(2, db.createArrayOf("bigint", publishingIds.toArray()));
+            ps.executeUpdate();
+        }
+        return numbered;
+    }
+
+    private List<Parked> page(Connection db, Redrive which, boolean unfinished, long after) throws SQLException, IOException {
+        StringBuilder sql = new StringBuilder("SELECT id, event_id, reason, exchange, routing_key, payload, headers::text, coalesce(redrive_publishing_id, 0) FROM ")
+                .append(table).append(" WHERE relay_name = ? AND redriven_at IS NULL");
+        if (unfinished) {
+            sql.append(" AND redrive_publishing_id > ? ORDER BY redrive_publishing_id");
+        }
+        else {
+            sql.append(" AND id > ?");
+            if (!which.eventIds().isEmpty()) {
+                sql.append(" AND event_id = ANY (?)");
+            }
+            if (which.reasonContains() != null) {
+                sql.append(" AND strpos(reason, ?) > 0");
+            }
+            sql.append(" ORDER BY id");
+        }
+        sql.append(" LIMIT ").append(PAGE);
         List<Parked> rows = new ArrayList<>();
         try (PreparedStatement ps = db.prepareStatement(sql.toString())) {
             int i = 1;
             ps.setString(i++, relayName);
-            ps.setLong(i++, afterId);
-            if (!which.eventIds().isEmpty()) {
+            ps.setLong(i++, after);
+            if (!unfinished && !which.eventIds().isEmpty()) {
                 Array ids = db.createArrayOf("text", which.eventIds().toArray());
                 ps.setArray(i++, ids);
             }
-            if (which.reasonContains() != null) {
+            if (!unfinished && which.reasonContains() != null) {
                 ps.setString(i, which.reasonContains());
             }
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     rows.add(new Parked(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                            rs.getBytes(6), DeadLetterCodec.decode(rs.getString(7))));
+                            rs.getBytes(6), DeadLetterCodec.decode(rs.getString(7)), rs.getLong(8)));
                 }
             }
         }
@@ -119,10 +231,24 @@ public final class DeadLetterRedriver {
         }
     }
 
+    private void forgetPublishingIds(Connection db, List<Long> ids) throws SQLException {
+        if (ids.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = db.prepareStatement("UPDATE " + table + " SET redrive_publishing_id = NULL WHERE id = ANY (?)")) {
+            ps.setArray(1, db.createArrayOf("bigint", ids.toArray()));
+            ps.executeUpdate();
+        }
+    }
+
     private record Parked(long id, String eventId, String reason, String exchange, String routingKey, byte[] payload,
-                          AMQP.BasicProperties properties) {
+                          AMQP.BasicProperties properties, long publishingId) {
         Parked {
             payload = payload == null ? "".getBytes(StandardCharsets.UTF_8) : payload;
+        }
+
+        Parked withPublishingId(long pid) {
+            return new Parked(id, eventId, reason, exchange, routingKey, payload, properties, pid);
         }
     }
 }

@@ -33,14 +33,25 @@ public final class DeadLetterTable implements AutoCloseable {
         this.relayName = relayName;
     }
 
-    /** Creates the table unless it exists. */
+    /** Creates the table unless it exists, and adds the columns later versions need to one made earlier. */
     public void createIfMissing() throws SQLException {
-        Connection c = connection.get();
-        try (PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+        ensure(connection.get(), table);
+    }
+
+    /** The same on {@code c}, for a caller with a connection of its own ({@link DeadLetterRedriver}). */
+    static void ensure(Connection c, String table) throws SQLException {
+        try (PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL, "
+                + "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) AND attname = 'redrive_publishing_id' AND NOT attisdropped)")) {
             exists.setString(1, table);
+            exists.setString(2, table);
             try (ResultSet rs = exists.executeQuery()) {
                 rs.next();
                 if (rs.getBoolean(1)) {
+                    if (!rs.getBoolean(2)) {
+                        try (Statement s = c.createStatement()) {
+                            s.execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS redrive_publishing_id bigint");
+                        }
+                    }
                     return;
                 }
             }
@@ -59,6 +70,8 @@ public final class DeadLetterTable implements AutoCloseable {
                     + "aggregate_id text, "
                     + "created_at timestamptz NOT NULL DEFAULT now(), "
                     + "redriven_at timestamptz, "
+                    // Given by a re-drive into a stream before it publishes the row, and kept: see DeadLetterRedriver.
+                    + "redrive_publishing_id bigint, "
                     + "UNIQUE (relay_name, event_id, reason))");
         }
     }

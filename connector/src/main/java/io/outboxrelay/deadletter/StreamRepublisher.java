@@ -1,11 +1,11 @@
 package io.outboxrelay.deadletter;
 
 import java.io.IOException;
+import java.util.BitSet;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -15,25 +15,29 @@ import com.rabbitmq.stream.Producer;
 import com.rabbitmq.stream.StreamException;
 
 import io.outboxrelay.config.StreamSinkConfig;
-import io.outboxrelay.sink.OutgoingMessage;
 import io.outboxrelay.sink.StreamEnvironments;
 import io.outboxrelay.sink.StreamMessages;
 
 /**
  * Publishes again to the stream (or super stream, routed by the aggregate id as the sink does)
- * first meant, making it as the sink would if it is still missing. The producer has no name: the
- * sink's named producer numbers events by their place in the source, and a parked event has no
- * place left to take there. A parked message was never stored in the stream, so it comes once,
- * unless a redrive is cut off between the broker's confirm and the mark (then twice, with its id).
+ * first meant, making it as the sink would if it is still missing, through a producer of its own
+ * name ({@link #producerName}): each parked event carries the publishing id the re-drive gave it
+ * before publishing it (stored in its row), so a re-drive cut off anywhere and run again stores
+ * each event once. The sink's producer cannot be used: it numbers events by their place in the
+ * source, where a parked event has no place left to take.
  */
 public final class StreamRepublisher implements Republisher {
 
     private final StreamSinkConfig config;
+    private final String producerName;
     private final Environment environment;
     private final Map<String, Producer> producers = new HashMap<>();
+    /** The broker's last publishing id of the re-drive producer on each destination, read before its producer was made. */
+    private final Map<String, Long> probed = new HashMap<>();
 
     public StreamRepublisher(StreamSinkConfig config, String connectionName) throws IOException {
         this.config = config;
+        this.producerName = producerName(config);
         try {
             this.environment = StreamEnvironments.open(config, connectionName);
         }
@@ -42,15 +46,24 @@ public final class StreamRepublisher implements Republisher {
         }
     }
 
+    /** The re-drive's producer name: the sink's with {@code -redrive}, so that neither drops the other's ids. */
+    public static String producerName(StreamSinkConfig config) {
+        return config.producerName() + "-redrive";
+    }
+
     @Override
-    public Set<String> publish(List<OutgoingMessage> batch) throws IOException, TimeoutException, InterruptedException {
-        Set<String> refused = ConcurrentHashMap.newKeySet();
+    public BitSet publish(List<Message> batch) throws IOException, TimeoutException, InterruptedException {
+        BitSet refused = new BitSet();
         CountDownLatch settled = new CountDownLatch(batch.size());
-        for (OutgoingMessage m : batch) {
-            Producer producer = producer(m.exchange());
-            producer.send(StreamMessages.of(producer.messageBuilder(), m), status -> {
+        for (int i = 0; i < batch.size(); i++) {
+            int position = i;
+            Message m = batch.get(i);
+            Producer producer = producer(m.message().exchange());
+            producer.send(StreamMessages.of(producer.messageBuilder().publishingId(m.publishingId()), m.message()), status -> {
                 if (!status.isConfirmed()) {
-                    refused.add(m.messageId());
+                    synchronized (refused) {
+                        refused.set(position);
+                    }
                 }
                 settled.countDown();
             });
@@ -59,7 +72,47 @@ public final class StreamRepublisher implements Republisher {
             throw new TimeoutException("the broker did not confirm every message within " + config.delivery().ackTimeout().toSeconds() + " s ("
                     + StreamSinkConfig.PREFIX + "producer.confirmTimeout)");
         }
-        return refused;
+        synchronized (refused) {
+            return (BitSet) refused.clone();
+        }
+    }
+
+    @Override
+    public boolean deduplicates() {
+        return true;
+    }
+
+    @Override
+    public long lastPublishingId(Collection<String> destinations) throws IOException {
+        long last = 0;
+        for (String destination : destinations) {
+            last = Math.max(last, floor(destination));
+        }
+        return last;
+    }
+
+    /**
+     * The broker's last publishing id of the re-drive producer on {@code destination} (on each of a
+     * super stream's partitions), read once, before this re-drive's producer for it is made: a
+     * second producer of one name on one stream is one too many for the broker. What this re-drive
+     * publishes afterwards is in the table, which the caller asks too.
+     */
+    private long floor(String destination) throws IOException {
+        Long known = probed.get(destination);
+        if (known != null) {
+            return known;
+        }
+        ensure(destination);
+        long last;
+        try {
+            last = StreamEnvironments.lastPublishingId(environment, config, producerName, destination);
+        }
+        catch (StreamException | IllegalStateException e) {
+            throw new IOException("cannot read the last publishing id of producer '" + producerName + "' on '" + destination + "' ("
+                    + e.getMessage() + "); nothing was re-driven from this page", e);
+        }
+        probed.put(destination, last);
+        return last;
     }
 
     private Producer producer(String stream) throws IOException {
@@ -67,16 +120,30 @@ public final class StreamRepublisher implements Republisher {
         if (producer != null) {
             return producer;
         }
+        floor(stream);
         try {
-            StreamEnvironments.ensure(environment, config, stream);
-            producer = StreamEnvironments.destination(environment.producerBuilder(), config, stream).confirmTimeout(config.delivery().ackTimeout()).build();
+            producer = StreamEnvironments.destination(environment.producerBuilder().name(producerName), config, stream)
+                    .confirmTimeout(config.delivery().ackTimeout()).build();
         }
         catch (StreamException e) {
-            throw new IOException((config.superStream() ? "super stream '" : "stream '") + stream + "' cannot be made or written to (" + e.getMessage()
-                    + "): create it, or grant the user " + config.username() + " the configure and write permissions on it", e);
+            throw cannotWrite(stream, e);
         }
         producers.put(stream, producer);
         return producer;
+    }
+
+    private void ensure(String stream) throws IOException {
+        try {
+            StreamEnvironments.ensure(environment, config, stream);
+        }
+        catch (StreamException e) {
+            throw cannotWrite(stream, e);
+        }
+    }
+
+    private IOException cannotWrite(String stream, StreamException e) {
+        return new IOException((config.superStream() ? "super stream '" : "stream '") + stream + "' cannot be made or written to (" + e.getMessage()
+                + "): create it, or grant the user " + config.username() + " the configure and write permissions on it", e);
     }
 
     @Override

@@ -14,7 +14,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import com.rabbitmq.client.AMQP;
 import com.rabbitmq.stream.ConfirmationStatus;
 import com.rabbitmq.stream.Constants;
 import com.rabbitmq.stream.Environment;
@@ -332,14 +331,12 @@ final class StreamConnection implements Transport {
     private void warnIfAhead(Environment env, String stream) {
         long ahead = 0;
         boolean read = true;
-        for (String s : config.superStream() ? config.partitionStreams(stream) : List.of(stream)) {
-            try (Producer probe = env.producerBuilder().name(config.producerName()).stream(s).build()) {
-                ahead = Math.max(ahead, probe.getLastPublishingId());
-            }
-            catch (StreamException | IllegalStateException e) {
-                read = false;
-                LOG.debug("Cannot read the last publishing id of {} on {}", config.producerName(), s, e);
-            }
+        try {
+            ahead = StreamEnvironments.lastPublishingId(env, config, config.producerName(), stream);
+        }
+        catch (StreamException | IllegalStateException e) {
+            read = false;
+            LOG.debug("Cannot read the last publishing id of {} on {}", config.producerName(), stream, e);
         }
         if (read) {
             // Only a complete answer counts: a fresh numbering begins above it (RabbitMqChangeConsumer.connect).

@@ -22,6 +22,7 @@ import com.rabbitmq.stream.AuthenticationFailureException;
 import com.rabbitmq.stream.ByteCapacity;
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.EnvironmentBuilder;
+import com.rabbitmq.stream.Producer;
 import com.rabbitmq.stream.ProducerBuilder;
 import com.rabbitmq.stream.StreamCreator;
 
@@ -129,6 +130,25 @@ public final class StreamEnvironments {
         if (!exists(env, config, name)) {
             create(env, config, name);
         }
+    }
+
+    /**
+     * The broker's last publishing id of producer {@code name} on {@code destination}: the highest
+     * over a super stream's partitions, 0 where it has none. Asked with a short-lived producer of
+     * that name, so before the caller's own producer of the name is made: the broker takes one
+     * producer of a name per stream and connection.
+     *
+     * @throws StreamException       when a stream cannot be asked (missing, not available)
+     * @throws IllegalStateException when the client cannot ask (no connection)
+     */
+    public static long lastPublishingId(Environment env, StreamSinkConfig config, String name, String destination) {
+        long last = 0;
+        for (String stream : config.superStream() ? config.partitionStreams(destination) : List.of(destination)) {
+            try (Producer probe = env.producerBuilder().name(name).stream(stream).build()) {
+                last = Math.max(last, probe.getLastPublishingId());
+            }
+        }
+        return last;
     }
 
     /**

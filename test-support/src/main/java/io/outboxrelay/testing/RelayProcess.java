@@ -57,6 +57,29 @@ public final class RelayProcess implements AutoCloseable {
         return new RelayProcess(pb.start(), log, port);
     }
 
+    /**
+     * Starts {@code outbox-relay <command> --config <file> <args>} as a process of its own (a
+     * {@code redrive} to SIGKILL half-way, say); its output goes to its {@link #log()}.
+     */
+    public static RelayProcess command(Path dir, Map<String, String> config, String command, String... args) throws IOException {
+        Path file = RelayFiles.write(dir, config);
+        Path logs = Files.createDirectories(Path.of(System.getProperty("user.dir"), "target", "relay-logs"));
+        Path log = logs.resolve(config.getOrDefault("relay.name", "relay") + "-" + command + "-" + System.nanoTime() + ".log");
+        List<String> line = new ArrayList<>(List.of(ROOT.resolve("bin/outbox-relay").toString(), command, "--config", file.toString()));
+        line.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(line).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().put("OUTBOX_RELAY_JAR", ROOT.resolve("connector/target/outbox-relay.jar").toString());
+        return new RelayProcess(pb.start(), log, -1);
+    }
+
+    /** Waits until a process of {@link #command} ends; returns its exit code. */
+    public int await(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("the process did not end within " + timeout.toSeconds() + " s");
+        }
+        return process.exitValue();
+    }
+
     /** Waits until readiness answers 200; fails with the relay's log if it exits or does not get there in time. */
     public RelayProcess awaitReady(Duration timeout) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();

@@ -38,7 +38,16 @@ CREATE TABLE IF NOT EXISTS outbox_relay_dead_letter (
     aggregate_id text,
     created_at   timestamptz NOT NULL DEFAULT now(),
     redriven_at  timestamptz,
+    redrive_publishing_id bigint,
     UNIQUE (relay_name, event_id, reason)
+);
+-- Which relay publishes into a stream under which producer name (the stream sink; see README: Exactly once into a stream).
+CREATE TABLE IF NOT EXISTS outbox_relay_stream_producers (
+    producer   text        NOT NULL,
+    stream     text        NOT NULL,
+    relay_name text        NOT NULL,
+    claimed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (producer, stream)
 );
 -- Leadership for hot standbys (relay.standby): one lease row per relay name, fencing every offset write, and who runs.
 CREATE TABLE IF NOT EXISTS outbox_relay_leases (
@@ -61,5 +70,6 @@ CREATE TABLE IF NOT EXISTS outbox_relay_leases_members (
     seen_at    timestamptz NOT NULL,
     PRIMARY KEY (name, member)
 );
-GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter, outbox_relay_leases, outbox_relay_leases_members TO outbox_relay;
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_relay_offsets, outbox_relay_dead_letter, outbox_relay_leases, outbox_relay_leases_members,
+    outbox_relay_stream_producers TO outbox_relay;
 GRANT USAGE ON SEQUENCE outbox_relay_dead_letter_id_seq TO outbox_relay;

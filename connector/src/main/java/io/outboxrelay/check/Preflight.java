@@ -31,6 +31,7 @@ import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.sink.BrokerConnectionFactory;
 import io.outboxrelay.sink.StreamEnvironments;
+import io.outboxrelay.sink.StreamProducerClaim;
 import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.ResumeCheck;
 import io.outboxrelay.source.ShardSets;
@@ -203,6 +204,10 @@ public final class Preflight {
                 List<String> all = List.of("SELECT", "INSERT", "UPDATE", "DELETE");
                 checkRelayTable(source, leases.table(), "lease table", "relay.leader.table", all, null);
                 checkRelayTable(source, leases.membersTable(), "lease members table", "relay.leader.table", all, null);
+            }
+            if (config.streams()) {
+                checkRelayTable(source, StreamProducerClaim.tableBeside(table), "stream producer table", "offset.storage.postgres.table",
+                        List.of("SELECT", "INSERT"), null);
             }
         }
         String deadLetters = config.relay().deadLetterTable();

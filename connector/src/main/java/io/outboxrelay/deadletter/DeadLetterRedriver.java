@@ -64,7 +64,11 @@ public final class DeadLetterRedriver {
         List<String> notRedrivable = new ArrayList<>();
         try (Connection db = database.connect("outbox-relay redrive")) {
             db.setAutoCommit(true);
-            DeadLetterTable.ensure(db, table);
+            boolean hasColumn = DeadLetterTable.ensure(db, table);
+            if (!hasColumn && republisher.deduplicates()) {
+                throw new SQLException(DeadLetterTable.missingColumn(table));
+            }
+            String publishingId = hasColumn ? "coalesce(redrive_publishing_id, 0)" : "0";
             lock(db, waiting);
             Set<Long> tried = new LinkedHashSet<>();
             // First what an earlier re-drive gave publishing ids to and did not finish, then what was asked for.
@@ -74,7 +78,7 @@ public final class DeadLetterRedriver {
                 }
                 long after = unfinished ? Long.MIN_VALUE : 0;
                 while (true) {
-                    List<Parked> page = page(db, which, unfinished, after);
+                    List<Parked> page = page(db, which, unfinished, after, publishingId);
                     if (page.isEmpty()) {
                         break;
                     }
@@ -182,8 +186,9 @@ public final class DeadLetterRedriver {
         return numbered;
     }
 
-    private List<Parked> page(Connection db, Redrive which, boolean unfinished, long after) throws SQLException, IOException {
-        StringBuilder sql = new StringBuilder("SELECT id, event_id, reason, exchange, routing_key, payload, headers::text, coalesce(redrive_publishing_id, 0) FROM ")
+    /** {@code publishingId}: the column's expression, or 0 where the table has none and the republisher needs none. */
+    private List<Parked> page(Connection db, Redrive which, boolean unfinished, long after, String publishingId) throws SQLException, IOException {
+        StringBuilder sql = new StringBuilder("SELECT id, event_id, reason, exchange, routing_key, payload, headers::text, " + publishingId + " FROM ")
                 .append(table).append(" WHERE relay_name = ? AND redriven_at IS NULL");
         if (unfinished) {
             sql.append(" AND redrive_publishing_id > ? ORDER BY redrive_publishing_id");

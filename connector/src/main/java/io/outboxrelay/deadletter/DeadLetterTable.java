@@ -33,13 +33,25 @@ public final class DeadLetterTable implements AutoCloseable {
         this.relayName = relayName;
     }
 
-    /** Creates the table unless it exists, and adds the columns later versions need to one made earlier. */
+    /** Creates the table unless it exists, and adds the columns later versions need to one made earlier when this role may. */
     public void createIfMissing() throws SQLException {
-        ensure(connection.get(), table);
+        if (!ensure(connection.get(), table)) {
+            LOG.warn("{}", missingColumn(table));
+        }
     }
 
-    /** The same on {@code c}, for a caller with a connection of its own ({@link DeadLetterRedriver}). */
-    static void ensure(Connection c, String table) throws SQLException {
+    /** What to run when the table lacks the column a redrive into a stream needs and this role may not add it. */
+    static String missingColumn(String table) {
+        return "the dead-letter table " + table + " (relay.dead-letter.table) has no column redrive_publishing_id, which a redrive into a stream "
+                + "needs, and this role may not add it: as the table's owner, run ALTER TABLE " + table + " ADD COLUMN redrive_publishing_id bigint";
+    }
+
+    /**
+     * The same on {@code c}, for a caller with a connection of its own ({@link DeadLetterRedriver});
+     * returns whether the table has {@code redrive_publishing_id} (an earlier one lacks it unless
+     * this role, its owner, could add it).
+     */
+    static boolean ensure(Connection c, String table) throws SQLException {
         try (PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL, "
                 + "EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(?) AND attname = 'redrive_publishing_id' AND NOT attisdropped)")) {
             exists.setString(1, table);
@@ -47,15 +59,33 @@ public final class DeadLetterTable implements AutoCloseable {
             try (ResultSet rs = exists.executeQuery()) {
                 rs.next();
                 if (rs.getBoolean(1)) {
-                    if (!rs.getBoolean(2)) {
-                        try (Statement s = c.createStatement()) {
-                            s.execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS redrive_publishing_id bigint");
-                        }
-                    }
-                    return;
+                    return rs.getBoolean(2) || addedColumn(c, table);
                 }
             }
         }
+        create(c, table);
+        return true;
+    }
+
+    private static boolean addedColumn(Connection c, String table) throws SQLException {
+        boolean autoCommit = c.getAutoCommit();
+        try (Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS redrive_publishing_id bigint");
+            return true;
+        }
+        catch (SQLException e) {
+            if ("42501".equals(e.getSQLState())) {
+                // Not the table's owner (a least-privilege role, the table made by deploy/sql/relay-role.sql): the caller says what to run.
+                if (!autoCommit) {
+                    c.rollback();
+                }
+                return false;
+            }
+            throw e;
+        }
+    }
+
+    private static void create(Connection c, String table) throws SQLException {
         try (Statement s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS " + table + " ("
                     + "id bigserial PRIMARY KEY, "

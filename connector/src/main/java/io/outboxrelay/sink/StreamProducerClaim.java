@@ -7,6 +7,9 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
@@ -24,7 +27,9 @@ import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
  */
 public final class StreamProducerClaim {
 
-    static final String TABLE = "outbox_relay_stream_producers";
+    private static final Logger LOG = LoggerFactory.getLogger(StreamProducerClaim.class);
+
+    public static final String TABLE = "outbox_relay_stream_producers";
     private static final String ANY_STREAM = "*";
 
     private StreamProducerClaim() {
@@ -45,9 +50,16 @@ public final class StreamProducerClaim {
         String streamName = stream.stream() == null ? ANY_STREAM : stream.stream();
         try (Connection c = store.connect(applicationName, Duration.ofSeconds(30))) {
             c.setAutoCommit(true);
-            try (Statement s = c.createStatement()) {
-                s.execute("CREATE TABLE IF NOT EXISTS " + table + " (producer text NOT NULL, stream text NOT NULL, relay_name text NOT NULL, "
-                        + "claimed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (producer, stream))");
+            try {
+                createIfMissing(c, table);
+            }
+            catch (SQLException e) {
+                if (!"42501".equals(e.getSQLState())) {
+                    throw e;
+                }
+                LOG.warn("Cannot make {} ({}): no second relay under producer name '{}' is refused. Create it as deploy/sql/relay-role.sql does",
+                        table, e.getMessage(), stream.producerName());
+                return null;
             }
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + table + " (producer, stream, relay_name) VALUES (?, ?, ?) "
                     + "ON CONFLICT (producer, stream) DO NOTHING")) {
@@ -72,8 +84,28 @@ public final class StreamProducerClaim {
         }
     }
 
+    /**
+     * Creates the claims table unless it exists: looked for first, since a role that may not create
+     * tables (deploy/sql/relay-role.sql made them) is refused even {@code CREATE TABLE IF NOT EXISTS}.
+     */
+    public static void createIfMissing(Connection c, String table) throws SQLException {
+        try (PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            exists.setString(1, table);
+            try (ResultSet rs = exists.executeQuery()) {
+                rs.next();
+                if (rs.getBoolean(1)) {
+                    return;
+                }
+            }
+        }
+        try (Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS " + table + " (producer text NOT NULL, stream text NOT NULL, relay_name text NOT NULL, "
+                    + "claimed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (producer, stream))");
+        }
+    }
+
     /** The claims table, in the offset table's schema. */
-    static String tableBeside(String offsetTable) {
+    public static String tableBeside(String offsetTable) {
         int dot = offsetTable.indexOf('.');
         return dot < 0 ? TABLE : offsetTable.substring(0, dot + 1) + TABLE;
     }

@@ -16,6 +16,7 @@ import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
+import io.outboxrelay.sink.StreamProducerClaim;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.TestDatabase;
 
@@ -44,13 +45,15 @@ class RoleSqlSchemaIT {
         store.stop();
         try (Connection c = byCode.connect()) {
             new LeaseTable(LeaseTable.DEFAULT_TABLE).createIfMissing(c);
+            StreamProducerClaim.createIfMissing(c, StreamProducerClaim.TABLE);
         }
 
         List<String> creates = RelayFiles.relayRoleTables();
-        assertThat(creates).as("the script's CREATE TABLE statements").hasSize(4);
+        assertThat(creates).as("the script's CREATE TABLE statements").hasSize(5);
         byScript.execute(creates.toArray(String[]::new));
 
-        for (String table : List.of("outbox_relay_offsets", "outbox_relay_dead_letter", "outbox_relay_leases", "outbox_relay_leases_members")) {
+        for (String table : List.of("outbox_relay_offsets", "outbox_relay_dead_letter", "outbox_relay_leases", "outbox_relay_leases_members",
+                StreamProducerClaim.TABLE)) {
             assertThat(shape(byScript, table)).as(table + " as relay-role.sql creates it").isEqualTo(shape(byCode, table)).isNotEmpty();
         }
     }

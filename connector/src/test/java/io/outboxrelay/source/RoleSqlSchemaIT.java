@@ -1,24 +1,37 @@
 package io.outboxrelay.source;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.config.RelayConfigLoader;
+import io.outboxrelay.deadletter.AmqpRepublisher;
+import io.outboxrelay.deadletter.DeadLetterRedriver;
 import io.outboxrelay.deadletter.DeadLetterTable;
+import io.outboxrelay.deadletter.Redrive;
+import io.outboxrelay.deadletter.Republisher;
+import io.outboxrelay.deadletter.StreamRepublisher;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.sink.StreamProducerClaim;
 import io.outboxrelay.testing.RelayFiles;
+import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
+import io.outboxrelay.testing.TestStreams;
 
 /**
  * The tables {@code deploy/sql/relay-role.sql} creates for a least-privilege role are the ones the
@@ -31,6 +44,13 @@ class RoleSqlSchemaIT {
     static final TestDatabase byCode = new TestDatabase();
     @RegisterExtension
     static final TestDatabase byScript = new TestDatabase();
+    @RegisterExtension
+    static final TestBroker broker = new TestBroker();
+    @RegisterExtension
+    static final TestStreams streams = new TestStreams();
+
+    @TempDir
+    Path dir;
 
     @Test
     void theRoleScriptCreatesTheTablesTheRelayWould() throws Exception {
@@ -55,6 +75,43 @@ class RoleSqlSchemaIT {
         for (String table : List.of("outbox_relay_offsets", "outbox_relay_dead_letter", "outbox_relay_leases", "outbox_relay_leases_members",
                 StreamProducerClaim.TABLE)) {
             assertThat(shape(byScript, table)).as(table + " as relay-role.sql creates it").isEqualTo(shape(byCode, table)).isNotEmpty();
+        }
+    }
+
+    /**
+     * A dead-letter table made by the earlier script (no redrive_publishing_id) and a role that does
+     * not own it: the relay goes on (and says what to run), a redrive over AMQP works without the
+     * column, a redrive into a stream refuses to start, naming the ALTER TABLE.
+     */
+    @Test
+    void aDeadLetterTableOfTheEarlierScriptKeepsWorkingForARoleThatMayNotAlterIt() throws Exception {
+        String role = "dl_limited_" + Long.toString(System.nanoTime(), 36);
+        byScript.execute("CREATE TABLE old_dead_letter (id bigserial PRIMARY KEY, relay_name text NOT NULL, event_id text, reason text NOT NULL, "
+                        + "exchange text, routing_key text, payload bytea, headers jsonb, source_topic text, aggregate_id text, "
+                        + "created_at timestamptz NOT NULL DEFAULT now(), redriven_at timestamptz, UNIQUE (relay_name, event_id, reason))",
+                "CREATE ROLE " + role + " LOGIN PASSWORD 'limited'",
+                "GRANT SELECT, INSERT, UPDATE ON old_dead_letter TO " + role,
+                "GRANT USAGE ON SEQUENCE old_dead_letter_id_seq TO " + role);
+        try {
+            DatabaseSettings limited = new DatabaseSettings(byScript.server().host(), byScript.server().port(), role, "limited", byScript.name());
+            try (DeadLetterTable table = new DeadLetterTable(limited, "old_dead_letter", "old")) {
+                table.createIfMissing();
+            }
+            assertThat(shape(byScript, "old_dead_letter")).noneMatch(c -> c.startsWith("redrive_publishing_id"));
+            DeadLetterRedriver redriver = new DeadLetterRedriver(limited, "old_dead_letter", "old");
+            try (Republisher amqp = new AmqpRepublisher(broker.connectionFactory(), "role check", Duration.ofSeconds(10))) {
+                assertThat(redriver.redrive(Redrive.all(), amqp, line -> { }).republished()).isEmpty();
+            }
+            Path file = RelayFiles.write(dir, RelayFiles.intoStream(RelayFiles.minimalConfig(byScript, broker, "old"), streams.server().host(),
+                    streams.server().port(), broker.server().user(), broker.server().password(), streams.uniqueName("old", 0)));
+            try (Republisher stream = new StreamRepublisher(RelayConfigLoader.load(file, null).stream(), "role check")) {
+                assertThatThrownBy(() -> redriver.redrive(Redrive.all(), stream, line -> { }))
+                        .isInstanceOf(SQLException.class)
+                        .hasMessageContaining("ALTER TABLE old_dead_letter ADD COLUMN redrive_publishing_id bigint");
+            }
+        }
+        finally {
+            byScript.execute("DROP TABLE old_dead_letter", "DROP ROLE " + role);
         }
     }
 

@@ -152,6 +152,9 @@ class StreamIT {
             assertThat(other.log()).contains("stream producer 'orders-producer' on stream '" + stream + "' is relay 'stream-claim-a''s, and this relay is "
                     + "'stream-claim-b'", "debezium.sink.rabbitmqstream.producer.name", "DELETE FROM outbox_relay_stream_producers");
             assertThat(owner.isAlive()).isTrue();
+            CliRun check = CliRun.of("check", "--config", RelayFiles.write(dir, second).toString());
+            assertThat(check.out()).contains("[FAIL] stream producer 'orders-producer' on stream '" + stream + "' is relay 'stream-claim-a''s");
+            assertThat(check.exit()).isNotZero();
             // Into another stream the name is free; a standby or a restart of the owner keeps its claim.
             Map<String, String> elsewhere = config("stream-claim-b", streams.uniqueName("claimed-other", 0));
             elsewhere.put("debezium.sink.rabbitmqstream.producer.name", "orders-producer");

@@ -208,6 +208,9 @@ public final class Preflight {
             if (config.streams()) {
                 checkRelayTable(source, StreamProducerClaim.tableBeside(table), "stream producer table", "offset.storage.postgres.table",
                         List.of("SELECT", "INSERT"), null);
+                String conflict = StreamProducerClaim.conflict(config, "outbox-relay check");
+                results.add(conflict != null ? CheckResult.fail(conflict)
+                        : CheckResult.ok("stream producer '" + config.stream().producerName() + "' is no other relay's"));
             }
         }
         String deadLetters = config.relay().deadLetterTable();

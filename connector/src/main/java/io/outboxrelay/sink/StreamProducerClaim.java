@@ -68,18 +68,47 @@ public final class StreamProducerClaim {
                 ps.setString(3, config.name());
                 ps.executeUpdate();
             }
-            // A claim for every stream stands in the way of one for a single stream, and the other way round.
-            try (PreparedStatement ps = c.prepareStatement("SELECT relay_name, stream FROM " + table
-                    + " WHERE producer = ? AND relay_name <> ? AND (stream = ? OR stream = ? OR ? = ?) ORDER BY claimed_at LIMIT 1")) {
-                ps.setString(1, stream.producerName());
-                ps.setString(2, config.name());
-                ps.setString(3, streamName);
-                ps.setString(4, ANY_STREAM);
-                ps.setString(5, streamName);
-                ps.setString(6, ANY_STREAM);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? refusal(stream.producerName(), rs.getString(2), rs.getString(1), config.name(), table) : null;
+            return otherOwner(c, table, config);
+        }
+    }
+
+    /**
+     * What {@link #claim} would refuse, without claiming anything: for {@code check}. Null when
+     * the name is free or this relay's, and when there is nothing to claim or no table yet.
+     */
+    public static String conflict(RelayConfig config, String applicationName) throws SQLException {
+        if (config.stream() == null || !PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
+            return null;
+        }
+        PostgresOffsetStoreConfig store = config.offsetStore();
+        String table = tableBeside(store.table());
+        try (Connection c = store.connect(applicationName, Duration.ofSeconds(30)); PreparedStatement exists = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+            exists.setString(1, table);
+            try (ResultSet rs = exists.executeQuery()) {
+                rs.next();
+                if (!rs.getBoolean(1)) {
+                    return null;
                 }
+            }
+            return otherOwner(c, table, config);
+        }
+    }
+
+    /** The refusal when another relay claimed the producer name on the stream (or on every stream), or null. */
+    private static String otherOwner(Connection c, String table, RelayConfig config) throws SQLException {
+        StreamSinkConfig stream = config.stream();
+        String streamName = stream.stream() == null ? ANY_STREAM : stream.stream();
+        // A claim for every stream stands in the way of one for a single stream, and the other way round.
+        try (PreparedStatement ps = c.prepareStatement("SELECT relay_name, stream FROM " + table
+                + " WHERE producer = ? AND relay_name <> ? AND (stream = ? OR stream = ? OR ? = ?) ORDER BY claimed_at LIMIT 1")) {
+            ps.setString(1, stream.producerName());
+            ps.setString(2, config.name());
+            ps.setString(3, streamName);
+            ps.setString(4, ANY_STREAM);
+            ps.setString(5, streamName);
+            ps.setString(6, ANY_STREAM);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? refusal(stream.producerName(), rs.getString(2), rs.getString(1), config.name(), table) : null;
             }
         }
     }

@@ -72,18 +72,22 @@ class GuardrailsIT {
             String huge = "{\"blob\": \"" + "x".repeat(2_000_000) + "\"}";
             List<String[]> rows = new ArrayList<>();
             int seq = 0;
+            // Each poison row in an aggregate of its own: with relay.dead-letter.order=keep-aggregate, the default, a good row of
+            // the same aggregate would wait parked behind it (DeadLetterOrderIT).
+            int poisoned = 0;
             for (String[] poison : new String[][] { { "gen_random_uuid()", null }, { "NULL", "{\"seq\": -1}" }, { "gen_random_uuid()", "{not json" },
                     { "gen_random_uuid()", huge } }) {
-                rows.add(new String[] { "gen_random_uuid()", "{\"agg\": \"g\", \"seq\": " + seq++ + "}" });
-                rows.add(poison);
+                rows.add(new String[] { "gen_random_uuid()", "{\"agg\": \"g\", \"seq\": " + seq++ + "}", "g" });
+                rows.add(new String[] { poison[0], poison[1], "p-" + poisoned++ });
             }
             for (int i = 0; i < 6; i++) {
-                rows.add(new String[] { "gen_random_uuid()", "{\"agg\": \"g\", \"seq\": " + seq++ + "}" });
+                rows.add(new String[] { "gen_random_uuid()", "{\"agg\": \"g\", \"seq\": " + seq++ + "}", "g" });
             }
             try (Connection c = db.connect()) {
                 for (String[] row : rows) {
-                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO poison_outbox VALUES (" + row[0] + ", 'order', 'g', 'T', ?)")) {
-                        ps.setString(1, row[1]);
+                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO poison_outbox VALUES (" + row[0] + ", 'order', ?, 'T', ?)")) {
+                        ps.setString(1, row[2]);
+                        ps.setString(2, row[1]);
                         ps.executeUpdate();
                     }
                 }

@@ -27,6 +27,10 @@ public final class Benchmark implements Callable<Integer> {
     @Option(names = "--bulk", defaultValue = "100000", description = "Rows in the one bulk transaction (default ${DEFAULT-VALUE}; 0 skips).")
     int bulk;
 
+    @Option(names = "--bulk-aggregates", defaultValue = "1000", description = "Aggregates the bulk rows are spread over (default ${DEFAULT-VALUE}; "
+            + "1: one hot aggregate, which relay.dead-letter.order=keep-aggregate publishes one confirm at a time over AMQP).")
+    int bulkAggregates;
+
     @Option(names = "--small", defaultValue = "50000", description = "Single-row transactions (default ${DEFAULT-VALUE}; 0 skips).")
     int small;
 
@@ -88,7 +92,7 @@ public final class Benchmark implements Callable<Integer> {
         BenchRelay.declareTopology(broker);
         List<Workload> workloads = new ArrayList<>();
         if (bulk > 0) {
-            workloads.add(Workload.bulk(bulk));
+            workloads.add(Workload.bulk(bulk, bulkAggregates));
         }
         if (small > 0) {
             workloads.add(Workload.smallTransactions(small, writers));

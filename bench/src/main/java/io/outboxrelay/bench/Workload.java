@@ -44,12 +44,12 @@ interface Workload {
     default void warmUp(BenchDatabase db) throws Exception {
     }
 
-    /** {@code events} rows over 1,000 aggregates committed in one transaction. */
-    static Workload bulk(int events) {
+    /** {@code events} rows over {@code aggregates} aggregates committed in one transaction. */
+    static Workload bulk(int events, int aggregates) {
         return new Workload() {
             @Override
             public String label() {
-                return "bulk: " + events + " rows, 1 tx";
+                return "bulk: " + events + " rows, 1 tx" + (aggregates == 1_000 ? "" : ", " + aggregates + " aggregate(s)");
             }
 
             @Override
@@ -61,8 +61,9 @@ interface Workload {
             public Written write(BenchDatabase db) throws Exception {
                 try (Connection c = db.connect(); Statement s = c.createStatement()) {
                     c.setAutoCommit(false);
-                    s.execute("INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) SELECT 'order', 'bulk-' || (i % 1000), 'OrderPlaced', "
-                            + "jsonb_build_object('agg', 'bulk-' || (i % 1000), 'seq', i, 'pad', repeat('x', " + (PAYLOAD_BYTES - 50) + ")) "
+                    s.execute("INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) SELECT 'order', 'bulk-' || (i % " + aggregates
+                            + "), 'OrderPlaced', jsonb_build_object('agg', 'bulk-' || (i % " + aggregates + "), 'seq', i, 'pad', repeat('x', "
+                            + (PAYLOAD_BYTES - 50) + ")) "
                             + "FROM generate_series(1, " + events + ") i");
                     c.commit();
                     return new Written(Map.of(), System.nanoTime());

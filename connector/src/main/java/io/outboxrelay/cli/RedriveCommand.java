@@ -12,6 +12,7 @@ import com.rabbitmq.stream.StreamException;
 
 import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.deadletter.AmqpRepublisher;
 import io.outboxrelay.deadletter.DeadLetterRedriver;
@@ -43,6 +44,10 @@ final class RedriveCommand implements Callable<Integer> {
     @Option(names = "--reason", paramLabel = "TEXT", description = "Only dead letters whose reason contains TEXT (e.g. unroutable).")
     String reason;
 
+    @Option(names = "--discard", description = "Do not publish the events given with --id: mark them discarded (their rows stay, re-driven, "
+            + "the reason saying so), then publish what their aggregates held behind them (relay.dead-letter.order=keep-aggregate).")
+    boolean discard;
+
     @Spec
     CommandSpec spec;
 
@@ -63,8 +68,14 @@ final class RedriveCommand implements Callable<Integer> {
         if (config == null) {
             return ConfigOptions.EXIT_CONFIG;
         }
-        Redrive which = new Redrive(selection.ids == null ? List.of() : selection.ids, reason);
-        DeadLetterRedriver redriver = new DeadLetterRedriver(config.database(), config.relay().deadLetterTable(), config.name());
+        if (discard && (selection.ids == null || reason != null)) {
+            err.println("redrive: --discard takes the events to discard with --id (and no --reason): it never discards all of them");
+            err.flush();
+            return ConfigOptions.EXIT_CONFIG;
+        }
+        Redrive which = discard ? Redrive.discarding(selection.ids) : new Redrive(selection.ids == null ? List.of() : selection.ids, reason);
+        DeadLetterRedriver redriver = new DeadLetterRedriver(config.database(), config.relay().deadLetterTable(), config.name(),
+                config.relay().deadLetterOrder() == RelaySettings.DeadLetterOrder.KEEP_AGGREGATE);
         String brokerSettings = config.streams() ? StreamSinkConfig.PREFIX + "*" : "debezium.sink.rabbitmq.connection.*";
         RedriveResult result;
         try (Republisher republisher = config.streams() ? new StreamRepublisher(config.stream(), "outbox-relay redrive " + config.name())
@@ -86,13 +97,18 @@ final class RedriveCommand implements Callable<Integer> {
             err.flush();
             return StatusCommand.EXIT_UNREACHABLE;
         }
+        result.discarded().forEach(id -> out.println("discarded        " + id));
         result.republished().forEach(id -> out.println("republished      " + id));
         result.stillUnroutable().forEach(id -> out.println("still unroutable " + id));
         result.notRedrivable().forEach(r -> out.println("not re-drivable  " + r + " (the outbox row itself is invalid: fix it and write a new row)"));
-        out.printf("%d republished, %d still unroutable, %d not re-drivable%n", result.republished().size(), result.stillUnroutable().size(),
-                result.notRedrivable().size());
+        if (result.heldBack() > 0) {
+            out.println("held back        " + result.heldBack() + " event(s) of the same aggregates, which stay parked behind those "
+                    + "(relay.dead-letter.order=keep-aggregate; fix the cause, or redrive --discard --id the one in the way)");
+        }
+        out.printf("%d republished, %d still unroutable, %d not re-drivable%s%n", result.republished().size(), result.stillUnroutable().size(),
+                result.notRedrivable().size(), discard ? ", " + result.discarded().size() + " discarded" : "");
         out.flush();
-        return result.stillUnroutable().isEmpty() && result.notRedrivable().isEmpty() ? 0 : 1;
+        return result.stillUnroutable().isEmpty() && result.notRedrivable().isEmpty() && result.heldBack() == 0 ? 0 : 1;
     }
 
     private static String describe(Exception e) {

@@ -12,6 +12,7 @@ import java.util.concurrent.Callable;
 
 import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.source.StoredOffset;
@@ -65,8 +66,12 @@ final class StatusCommand implements Callable<Integer> {
             }
             leadership(config, out);
             out.printf("stored offset  %s%n", storedOffset(config));
-            out.printf("dead letters   %d parked in %s%n", inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name()),
-                    config.relay().deadLetterTable());
+            SourceInspector.DeadLetterBacklog backlog = inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name());
+            out.printf("dead letters   %d parked in %s%n", backlog.events(), config.relay().deadLetterTable());
+            if (config.relay().deadLetterOrder() == RelaySettings.DeadLetterOrder.KEEP_AGGREGATE && backlog.aggregates() > 0) {
+                out.printf("held           %d aggregate(s) wait behind a parked event, the oldest %s behind %s (redrive, or redrive --discard --id)%n",
+                        backlog.aggregates(), backlog.oldestAggregate(), backlog.oldestEventId());
+            }
             out.flush();
             return slot == null ? 1 : 0;
         }

@@ -114,6 +114,7 @@ public final class RelayConfigLoader {
                 r.choice(RELAY_PREFIX + "on-unroutable", FailurePolicy.class),
                 r.choice(RELAY_PREFIX + "on-invalid", FailurePolicy.class),
                 r.string(RELAY_PREFIX + "dead-letter.table"),
+                r.choice(RELAY_PREFIX + "dead-letter.order", RelaySettings.DeadLetterOrder.class),
                 r.millis(RELAY_PREFIX + "shutdown.grace.ms"),
                 r.millis(RELAY_PREFIX + "restart.backoff.initial.ms"),
                 r.millis(RELAY_PREFIX + "restart.backoff.max.ms"),

@@ -15,6 +15,7 @@ public record RelaySettings(
         FailurePolicy onUnroutable,
         FailurePolicy onInvalid,
         String deadLetterTable,
+        DeadLetterOrder deadLetterOrder,
         Duration shutdownGrace,
         Duration restartBackoffInitial,
         Duration restartBackoffMax,
@@ -89,6 +90,14 @@ public record RelaySettings(
     /** {@code relay.log.format}: plain lines for people, or one JSON object per line for log pipelines. */
     public enum LogFormat {
         TEXT, JSON
+    }
+
+    /** {@code relay.dead-letter.order}: whether an aggregate's later events wait behind its parked one. */
+    public enum DeadLetterOrder {
+        /** Parked behind it, and re-driven after it: order per aggregate holds. */
+        KEEP_AGGREGATE,
+        /** Delivered; the parked event comes after them when re-driven. */
+        NONE
     }
 
     /** What to do with a message RabbitMQ returned, or a row the router flagged invalid. */

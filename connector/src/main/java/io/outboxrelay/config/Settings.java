@@ -41,6 +41,13 @@ public final class Settings {
                     "an outbox row the router flagged invalid: same choices; with `fail` nothing behind the row is even published")
             .define(RELAY_PREFIX + "dead-letter.table", Type.STRING, "outbox_relay_dead_letter", Settings::plainTable, Importance.MEDIUM,
                     "in the source database, optionally schema-qualified; created if missing")
+            .define(RELAY_PREFIX + "dead-letter.order", Type.STRING, "keep-aggregate", CaseInsensitiveValidString.in("keep-aggregate", "none"),
+                    Importance.MEDIUM,
+                    "`keep-aggregate`: while an aggregate has an event in the dead-letter table, its later events are parked behind it "
+                            + "(the reason names the event they wait for) and `redrive` publishes them in their order; over AMQP an aggregate "
+                            + "has one message awaiting its confirm at a time, so that a return or nack cannot be overtaken. `none`: later "
+                            + "events are delivered and the parked one comes after them when re-driven. See "
+                            + "[Order per aggregate and dead letters](#order-per-aggregate-and-dead-letters)")
             .define(RELAY_PREFIX + "shutdown.grace.ms", Type.LONG, 30_000L, Range.atLeast(0), Importance.LOW,
                     "how long SIGTERM waits for in-flight confirms")
             .define(RELAY_PREFIX + "restart.backoff.initial.ms", Type.LONG, 1_000L, Range.atLeast(0), Importance.LOW,

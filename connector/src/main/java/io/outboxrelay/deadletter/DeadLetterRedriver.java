@@ -46,14 +46,19 @@ public final class DeadLetterRedriver {
     /** The advisory lock's first key: which kind of lock this is. The second is the relay and table's. */
     private static final String LOCK_CLASS = "outbox-relay redrive";
 
+    private static final String DISCARDED_PREFIX = "discarded by redrive --discard: ";
+
     private final DatabaseSettings database;
     private final String table;
     private final String relayName;
+    private final boolean keepAggregate;
 
-    public DeadLetterRedriver(DatabaseSettings database, String table, String relayName) {
+    /** @param keepAggregate relay.dead-letter.order=keep-aggregate: an aggregate's events go out in order, and none after one that stays parked */
+    public DeadLetterRedriver(DatabaseSettings database, String table, String relayName, boolean keepAggregate) {
         this.database = database;
         this.table = table;
         this.relayName = relayName;
+        this.keepAggregate = keepAggregate;
     }
 
     /** {@code waiting} is told once when another re-drive of this relay runs and this one waits for it. */
@@ -62,6 +67,8 @@ public final class DeadLetterRedriver {
         List<String> republished = new ArrayList<>();
         List<String> unroutable = new ArrayList<>();
         List<String> notRedrivable = new ArrayList<>();
+        List<String> discarded = List.of();
+        long heldBack = 0;
         try (Connection db = database.connect("outbox-relay redrive")) {
             db.setAutoCommit(true);
             boolean hasColumn = DeadLetterTable.ensure(db, table);
@@ -70,7 +77,12 @@ public final class DeadLetterRedriver {
             }
             String publishingId = hasColumn ? "coalesce(redrive_publishing_id, 0)" : "0";
             lock(db, waiting);
+            if (which.discard()) {
+                discarded = discard(db, which.eventIds());
+            }
             Set<Long> tried = new LinkedHashSet<>();
+            /* keep-aggregate: the aggregates (and rows) that stay parked in this pass; nothing of theirs after them goes out. */
+            Set<String> stuckAggregates = new LinkedHashSet<>();
             // First what an earlier re-drive gave publishing ids to and did not finish, then what was asked for.
             for (boolean unfinished : new boolean[] { true, false }) {
                 if (unfinished && !republisher.deduplicates()) {
@@ -78,7 +90,13 @@ public final class DeadLetterRedriver {
                 }
                 long after = unfinished ? Long.MIN_VALUE : 0;
                 while (true) {
-                    List<Parked> page = page(db, which, unfinished, after, publishingId);
+                    boolean ordered = keepAggregate && !unfinished;
+                    List<Parked> page = ordered ? heads(db, which, tried, stuckAggregates, publishingId) : page(db, which, unfinished, after, publishingId);
+                    if (page.isEmpty() && ordered) {
+                        // The last look, under the held lock taken exclusively: a held event the relay is writing now is either seen
+                        // here, or finds its aggregate released and is published by the relay.
+                        page = lastHeads(db, which, tried, stuckAggregates, publishingId);
+                    }
                     if (page.isEmpty()) {
                         break;
                     }
@@ -90,6 +108,7 @@ public final class DeadLetterRedriver {
                         }
                         if (p.properties == null) {
                             notRedrivable.add(p.eventId + ": " + p.reason);
+                            stuck(stuckAggregates, p);
                         }
                         else {
                             sent.add(p);
@@ -111,6 +130,7 @@ public final class DeadLetterRedriver {
                         if (notTaken.get(i)) {
                             unroutable.add(p.eventId);
                             refused.add(p.id);
+                            stuck(stuckAggregates, p);
                         }
                         else {
                             confirmed.add(p.id);
@@ -124,8 +144,9 @@ public final class DeadLetterRedriver {
                     }
                 }
             }
+            heldBack = heldBack(db, stuckAggregates, tried);
         }
-        return new RedriveResult(republished, unroutable, notRedrivable);
+        return new RedriveResult(republished, unroutable, notRedrivable, discarded, heldBack);
     }
 
     private void lock(Connection db, Consumer<String> waiting) throws SQLException {
@@ -218,12 +239,114 @@ public final class DeadLetterRedriver {
             }
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    rows.add(new Parked(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
-                            rs.getBytes(6), DeadLetterCodec.decode(rs.getString(7)), rs.getLong(8)));
+                    rows.add(parked(rs, null));
                 }
             }
         }
         return rows;
+    }
+
+    /** The rows of the aggregates that stay parked which this pass did not try: they wait behind the ones that stayed. */
+    private long heldBack(Connection db, Set<String> stuckAggregates, Set<Long> tried) throws SQLException {
+        if (stuckAggregates.isEmpty()) {
+            return 0;
+        }
+        try (PreparedStatement ps = db.prepareStatement("SELECT count(*) FROM " + table
+                + " WHERE relay_name = ? AND redriven_at IS NULL AND aggregate_id = ANY (?) AND NOT (id = ANY (?))")) {
+            ps.setString(1, relayName);
+            ps.setArray(2, db.createArrayOf("text", stuckAggregates.toArray()));
+            ps.setArray(3, db.createArrayOf("bigint", tried.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    private static void stuck(Set<String> stuckAggregates, Parked p) {
+        if (p.aggregateId != null) {
+            stuckAggregates.add(p.aggregateId);
+        }
+    }
+
+    /**
+     * keep-aggregate: of each aggregate the first row still parked, when it was asked for (or is
+     * held behind one that is gone), it has not been tried in this pass and its aggregate is not
+     * stuck; at most one row per aggregate, so that a return cannot be overtaken by the next event
+     * of its aggregate. Rows without an aggregate id each stand alone.
+     */
+    private List<Parked> heads(Connection db, Redrive which, Set<Long> tried, Set<String> stuckAggregates, String publishingId)
+            throws SQLException, IOException {
+        StringBuilder sql = new StringBuilder("SELECT id, event_id, reason, exchange, routing_key, payload, headers, pid, aggregate_id FROM (")
+                .append("SELECT DISTINCT ON (aggregate_id IS NULL, coalesce(aggregate_id, id::text)) id, event_id, reason, exchange, routing_key, ")
+                .append("payload, headers::text AS headers, ").append(publishingId).append(" AS pid, aggregate_id FROM ").append(table)
+                .append(" WHERE relay_name = ? AND redriven_at IS NULL ORDER BY aggregate_id IS NULL, coalesce(aggregate_id, id::text), id) first")
+                .append(" WHERE NOT (id = ANY (?)) AND (aggregate_id IS NULL OR NOT (aggregate_id = ANY (?)))");
+        StringBuilder asked = new StringBuilder("true");
+        if (!which.eventIds().isEmpty()) {
+            asked.append(" AND event_id = ANY (?)");
+        }
+        if (which.reasonContains() != null) {
+            asked.append(" AND strpos(reason, ?) > 0");
+        }
+        sql.append(" AND (strpos(reason, ?) = 1 OR (").append(asked).append(")) ORDER BY id LIMIT ").append(PAGE);
+        List<Parked> rows = new ArrayList<>();
+        try (PreparedStatement ps = db.prepareStatement(sql.toString())) {
+            int i = 1;
+            ps.setString(i++, relayName);
+            ps.setArray(i++, db.createArrayOf("bigint", tried.toArray()));
+            ps.setArray(i++, db.createArrayOf("text", stuckAggregates.toArray()));
+            ps.setString(i++, DeadLetterTable.HELD_PREFIX);
+            if (!which.eventIds().isEmpty()) {
+                ps.setArray(i++, db.createArrayOf("text", which.eventIds().toArray()));
+            }
+            if (which.reasonContains() != null) {
+                ps.setString(i, which.reasonContains());
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(parked(rs, rs.getString(9)));
+                }
+            }
+        }
+        return rows;
+    }
+
+    /** {@link #heads} once more, holding the held lock exclusively: the relay's writes of held events wait, and the ones before are seen. */
+    private List<Parked> lastHeads(Connection db, Redrive which, Set<Long> tried, Set<String> stuckAggregates, String publishingId)
+            throws SQLException, IOException {
+        db.setAutoCommit(false);
+        try {
+            DeadLetterTable.lockHeld(db, table, relayName, true);
+            List<Parked> rows = heads(db, which, tried, stuckAggregates, publishingId);
+            db.commit();
+            return rows;
+        }
+        finally {
+            db.setAutoCommit(true);
+        }
+    }
+
+    /** Marks the parked rows of {@code eventIds} discarded (re-driven without publishing, the reason saying so); returns their event ids. */
+    private List<String> discard(Connection db, List<String> eventIds) throws SQLException {
+        List<String> done = new ArrayList<>();
+        try (PreparedStatement ps = db.prepareStatement("UPDATE " + table + " SET redriven_at = now(), reason = ? || reason "
+                + "WHERE relay_name = ? AND redriven_at IS NULL AND event_id = ANY (?) RETURNING event_id")) {
+            ps.setString(1, DISCARDED_PREFIX);
+            ps.setString(2, relayName);
+            ps.setArray(3, db.createArrayOf("text", eventIds.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    done.add(rs.getString(1));
+                }
+            }
+        }
+        return done;
+    }
+
+    private static Parked parked(ResultSet rs, String aggregateId) throws SQLException, IOException {
+        return new Parked(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5), rs.getBytes(6),
+                DeadLetterCodec.decode(rs.getString(7)), rs.getLong(8), aggregateId);
     }
 
     private void markRedriven(Connection db, List<Long> ids) throws SQLException {
@@ -247,13 +370,13 @@ public final class DeadLetterRedriver {
     }
 
     private record Parked(long id, String eventId, String reason, String exchange, String routingKey, byte[] payload,
-                          AMQP.BasicProperties properties, long publishingId) {
+                          AMQP.BasicProperties properties, long publishingId, String aggregateId) {
         Parked {
             payload = payload == null ? "".getBytes(StandardCharsets.UTF_8) : payload;
         }
 
         Parked withPublishingId(long pid) {
-            return new Parked(id, eventId, reason, exchange, routingKey, payload, properties, pid);
+            return new Parked(id, eventId, reason, exchange, routingKey, payload, properties, pid, aggregateId);
         }
     }
 }

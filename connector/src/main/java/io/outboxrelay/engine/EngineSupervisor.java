@@ -23,6 +23,7 @@ import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
 import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.leader.Leadership;
 import io.outboxrelay.leader.LeaseKeeper;
@@ -70,6 +71,8 @@ public final class EngineSupervisor implements Health, RelayState {
     private final RelayMetrics metrics;
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     private volatile boolean stopping;
+    /** Whether the held aggregates found at the first start were told of. */
+    private boolean warnedOfHeld;
     private volatile DebeziumEngine<ChangeEvent<SourceRecord, SourceRecord>> engine;
     private volatile RabbitMqChangeConsumer consumer;
     private volatile int restarts;
@@ -321,10 +324,28 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     /** Runs one engine to its end; returns why it ended. */
+    /**
+     * Once per process: events parked earlier (an earlier version parked without holding their
+     * aggregates) now hold their aggregates, which an operator should hear of before events wait.
+     */
+    private void warnOfHeldAggregates(DeadLetterTable deadLetters) throws SQLException {
+        if (warnedOfHeld || config.relay().deadLetterOrder() != RelaySettings.DeadLetterOrder.KEEP_AGGREGATE) {
+            return;
+        }
+        warnedOfHeld = true;
+        long held = deadLetters.heldAggregates();
+        if (held > 0) {
+            LOG.warn("{} aggregate(s) have events parked in {} and not re-driven: with relay.dead-letter.order=keep-aggregate their later events "
+                    + "are parked behind them, in order, until `redrive` (or `redrive --discard --id`) releases them; relay.dead-letter.order=none "
+                    + "delivers them regardless", held, deadLetters.table());
+        }
+    }
+
     @SuppressWarnings({ "unchecked", "rawtypes" })
     private String runOnce(DeadLetterTable deadLetters, long epoch) {
         try {
             deadLetters.createIfMissing();
+            warnOfHeldAggregates(deadLetters);
         }
         catch (SQLException e) {
             return "cannot prepare dead-letter table " + deadLetters.table() + " in " + config.database().jdbcUrl() + " (relay.dead-letter.table): " + e.getMessage();

@@ -9,6 +9,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.source.StoredOffset;
@@ -37,6 +38,7 @@ public final class SourceGauges implements AutoCloseable {
     private volatile double storedLsn = Double.NaN;
     private volatile double storedCommitSeconds = Double.NaN;
     private volatile double deadLetters = Double.NaN;
+    private volatile double heldAggregates = Double.NaN;
     private volatile boolean lastPollFailed;
 
     public SourceGauges(RelayConfig config, RelayMetrics metrics) {
@@ -48,6 +50,8 @@ public final class SourceGauges implements AutoCloseable {
         metrics.gauge("outbox.relay.offset.lsn", "The LSN of the last stored offset", () -> storedLsn);
         metrics.gauge("outbox.relay.offset.commit.timestamp.seconds", "Commit time of the transaction the stored offset points at", () -> storedCommitSeconds);
         metrics.gauge("outbox.relay.dead.letters", "Rows in the dead-letter table not yet re-driven", () -> deadLetters);
+        metrics.gauge("outbox.relay.dead.letter.held.aggregates",
+                "Aggregates whose later events are parked behind an event not yet re-driven (relay.dead-letter.order=keep-aggregate)", () -> heldAggregates);
         metrics.gauge("outbox.relay.source.poll.failing", "1 while the last query for these gauges failed", () -> lastPollFailed ? 1 : 0);
     }
 
@@ -61,7 +65,9 @@ public final class SourceGauges implements AutoCloseable {
             lagBytes = slot == null ? Double.NaN : slot.lagBytes();
             retainedBytes = slot == null ? Double.NaN : slot.retainedBytes();
             slotActive = slot == null ? 0 : slot.active() ? 1 : 0;
-            deadLetters = inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name());
+            SourceInspector.DeadLetterBacklog backlog = inspector.parkedDeadLetters(config.relay().deadLetterTable(), config.name());
+            deadLetters = backlog.events();
+            heldAggregates = config.relay().deadLetterOrder() == RelaySettings.DeadLetterOrder.KEEP_AGGREGATE ? backlog.aggregates() : 0;
             if (PostgresOffsetBackingStore.class.getName().equals(config.engineProperties().getProperty("offset.storage"))) {
                 StoredOffset offset = StoredOffset.of(config);
                 if (offset != null) {

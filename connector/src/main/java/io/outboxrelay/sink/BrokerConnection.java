@@ -124,6 +124,12 @@ final class BrokerConnection implements Transport {
     }
 
     @Override
+    public boolean refusesAfterLaterOnesWent() {
+        // A return or a nack comes with the confirm, after the messages published behind it may have been routed.
+        return true;
+    }
+
+    @Override
     public String refusalAfter(String failure, Publication p) {
         Matcher tooLarge = TOO_LARGE.matcher(failure);
         if (tooLarge.find()) {

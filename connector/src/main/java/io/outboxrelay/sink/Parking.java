@@ -27,8 +27,14 @@ final class Parking {
     private final DeadLetterTable table;
     private final RelayMetrics metrics;
     private final DeadLetterCodec codec = new DeadLetterCodec();
+    private final boolean publishesLater;
 
-    Parking(RelaySettings relay, DeadLetterTable table, RelayMetrics metrics) {
+    /**
+     * @param publishesLater whether an event held back can still be published after later ones went (AMQP); a stream drops a
+     *                       publishing id below what it stored
+     */
+    Parking(RelaySettings relay, DeadLetterTable table, RelayMetrics metrics, boolean publishesLater) {
+        this.publishesLater = publishesLater;
         this.relay = relay;
         this.table = table;
         this.metrics = metrics;
@@ -45,9 +51,16 @@ final class Parking {
         return null;
     }
 
-    /** Writes {@code p}'s dead letter; once this returns, its outcome is durable. */
-    void park(Publication p) throws SQLException {
+    /**
+     * Writes {@code p}'s dead letter; once this returns true, its outcome is durable. False only for
+     * a held event whose aggregate has nothing parked any more: it is to be published instead.
+     */
+    boolean park(Publication p) throws SQLException {
         SourceRecord record = p.event.value();
+        if (p.alreadyParked) {
+            LOG.info("Outbox event {} (aggregate {}) is already in {}, not re-driven: it stays there", p.eventId(), record.key(), table.table());
+            return true;
+        }
         DeadLetter letter;
         if (p.message == null) {
             letter = codec.invalidRow(record, p.reason());
@@ -56,14 +69,28 @@ final class Parking {
             letter = DeadLetterCodec.undeliverable(p.reason(), p.message.exchange(), p.message.routingKey(), p.message.properties(), p.message.body(),
                     record.topic(), record.key());
         }
-        table.write(letter);
+        if (p.refusal() == Publication.Refusal.HELD && !table.writeHeld(letter)) {
+            if (publishesLater) {
+                return false;
+            }
+            // Into a stream, later events of this producer are stored already, with higher publishing ids: published now it would
+            // be dropped as a duplicate. Parked after all, it holds its aggregate again, in order, and the next redrive takes it.
+            table.write(letter);
+            LOG.info("Outbox event {} of aggregate {} was on its way when a redrive released its aggregate; a stream would drop it now, so it is "
+                    + "parked after all and its aggregate held again until the next redrive", letter.eventId(), record.key());
+        }
+        else if (p.refusal() != Publication.Refusal.HELD) {
+            table.write(letter);
+        }
         if (p.message != null && p.reason().startsWith("unroutable")) {
             metrics.returned(p.message.exchange());
         }
         metrics.deadLettered(letter.exchange());
-        LOG.atWarn().addKeyValue("event_id", letter.eventId()).addKeyValue("aggregate_id", record.key())
+        // A held event is where it should be, behind the one that was refused: that one's line is the warning.
+        (p.refusal() == Publication.Refusal.HELD ? LOG.atInfo() : LOG.atWarn()).addKeyValue("event_id", letter.eventId()).addKeyValue("aggregate_id", record.key())
                 .log("Outbox event {} (aggregate {}, topic {}) not delivered, {}; written to {}", letter.eventId(), record.key(), record.topic(),
                         p.reason(), table.table());
+        return true;
     }
 
     String table() {

@@ -9,6 +9,7 @@ import org.apache.kafka.connect.source.SourceRecord;
 
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
+import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
  * One record the engine handed to the sink, and the one owner of its fate. Its state changes only
@@ -20,6 +21,7 @@ import io.debezium.engine.DebeziumEngine;
  *      ▲                  │    │
  *      └──nack / rewind───┘    └─return──▶ RETURNED ──ack──▶ REFUSED ──parked──▶ PARKED ──▶ DONE
  *   PENDING ──refuse (too large, no exchange)──────────────▶ REFUSED
+ *   PENDING ──hold (its aggregate has a parked event)──────▶ REFUSED ──released (no longer)──▶ PENDING
  *   (invalid row) REFUSED from the start;  (heartbeat, not an event) IGNORED ──▶ DONE
  * </pre>
  * Only CONFIRMED, PARKED and IGNORED may become DONE: a record is marked processed only once its
@@ -57,7 +59,9 @@ final class Publication {
         /** The broker cannot take the message (no route, no exchange, too large): {@code relay.on-unroutable}. */
         UNDELIVERABLE,
         /** The router could not turn the row into a message: {@code relay.on-invalid}. */
-        INVALID
+        INVALID,
+        /** Its aggregate has an event in the dead-letter table, so it waits there behind it ({@code relay.dead-letter.order}); never stops the relay. */
+        HELD
     }
 
     private static final Set<State> MARKABLE = EnumSet.of(State.CONFIRMED, State.PARKED, State.IGNORED);
@@ -76,6 +80,21 @@ final class Publication {
     private String reason;
     private long sequence;
     private long publishedAtNanos;
+    /** Written to the dead-letter table (or found there) at some point: its aggregate's later events wait behind it. */
+    private boolean parkedOnce;
+    /** {@link PublishPipeline}'s, under its lock: counted in its window (published, or waiting to be) until marked. */
+    boolean inWindow;
+    /** {@link #aggregate()}, worked out once (the order per aggregate asks for it at every step). */
+    private String aggregate;
+    private boolean aggregateKnown;
+    /** {@link AggregateOrder}'s, set and read only by it under the pipeline's lock: the earlier record of this aggregate not yet known to be settled. */
+    Publication predecessor;
+    /** {@link AggregateOrder}'s: the parked event it waits behind, from the dead-letter table; null when none. */
+    String heldBehind;
+    /** {@link AggregateOrder}'s: where it came among the records of aggregates it linked. */
+    long position;
+    /** {@link AggregateOrder}'s: its own event is already in the dead-letter table, unredriven (a record read again after a restart). */
+    boolean alreadyParked;
 
     private Publication(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, State state, Refusal refusal, String reason) {
         this.event = event;
@@ -125,6 +144,24 @@ final class Publication {
         return publishingId;
     }
 
+    /** Its aggregate id (the record key the router set), as the dead-letter table holds it; null when it has none. */
+    String aggregate() {
+        if (!aggregateKnown) {
+            Object key = event == null || event.value() == null ? null : event.value().key();
+            aggregate = key == null ? null : String.valueOf(key);
+            aggregateKnown = true;
+        }
+        return aggregate;
+    }
+
+    /** The outbox event's id (the message id); null for what is not an event. */
+    String eventId() {
+        if (message != null) {
+            return message.messageId();
+        }
+        return event == null || event.value() == null ? null : OutboxHeaders.string(event.value(), OutboxHeaders.MESSAGE_ID);
+    }
+
     /**
      * Tells the engine it is processed, with the offset {@link ResumePositions} chose for it instead of
      * the record's own, through Debezium's hook for that
@@ -157,11 +194,6 @@ final class Publication {
 
     synchronized long sequence() {
         return sequence;
-    }
-
-    /** Whether it was ever handed to a channel (delivery tags start at 1): the window counts it from then until it is marked. */
-    synchronized boolean wasPublished() {
-        return sequence != 0;
     }
 
     synchronized long publishedAtNanos() {
@@ -211,10 +243,40 @@ final class Publication {
         state = State.REFUSED;
     }
 
+    /** Not published: it waits in the dead-letter table behind an earlier event of its aggregate. */
+    synchronized void hold(String why) {
+        expect(State.PENDING);
+        reason = why;
+        refusal = Refusal.HELD;
+        state = State.REFUSED;
+    }
+
+    /** Held, and by the time it was to be parked its aggregate had nothing parked any more: to be published after all. */
+    synchronized void released() {
+        expect(State.REFUSED);
+        if (refusal != Refusal.HELD) {
+            throw new IllegalStateException("only a held record is released, not one refused as " + refusal);
+        }
+        reason = null;
+        refusal = null;
+        state = State.PENDING;
+    }
+
     /** Its dead letter is written: from now on its outcome is durable. */
     synchronized void parked() {
         expect(State.REFUSED);
+        parkedOnce = true;
         state = State.PARKED;
+    }
+
+    /** Refused, parked or held: an event of its aggregate published after it would overtake it. */
+    synchronized boolean blocksItsAggregate() {
+        return state == State.REFUSED || state == State.PARKED || parkedOnce;
+    }
+
+    /** Confirmed into a queue or a stream (or not an event): what comes after it in its aggregate may go. */
+    synchronized boolean settled() {
+        return state == State.CONFIRMED || state == State.IGNORED || (state == State.DONE && !parkedOnce);
     }
 
     /** Marked processed. Only a durable outcome may be: see the class comment. */

@@ -29,7 +29,9 @@ import io.outboxrelay.metrics.RelayMetrics;
  * <p>
  * The window ({@code max.in.flight}, {@code max.in.flight.bytes}) counts every message published
  * and not yet marked, not only the unconfirmed ones: while a dead letter cannot be written,
- * confirmed records pile up behind it, and the window is what stops the engine then.
+ * confirmed records pile up behind it, and the window is what stops the engine then. A record
+ * that waits for an earlier one of its aggregate ({@link AggregateOrder}) counts as published:
+ * records are let into the window in source order, so one let in never waits for room.
  * <p>
  * Two threads drive it, one at a time under its lock: the engine thread in {@code handleBatch},
  * and the {@link TailFinisher} while the engine thread waits for new records. Debezium's record
@@ -55,6 +57,7 @@ final class PublishPipeline {
     private final ConfirmTracker tracker;
     private final Transport broker;
     private final Parking parking;
+    private final AggregateOrder order;
     /** Asks for the engine to be stopped: a policy says so, and the engine thread may not come back to throw. */
     private final Runnable stopEngine;
     /** The lease: asked before every publish (a pause while it is not renewed; the end once another relay leads or it ran out). */
@@ -82,8 +85,9 @@ final class PublishPipeline {
     /** Why the relay must stop (a fail policy met a record); once set, nothing more is marked. */
     private volatile String fatal;
 
-    PublishPipeline(Delivery sink, RelayMetrics metrics, ConfirmTracker tracker, Transport broker, Parking parking, Runnable stopEngine,
-                    PublishPermit permit) {
+    PublishPipeline(Delivery sink, RelayMetrics metrics, ConfirmTracker tracker, Transport broker, Parking parking, AggregateOrder order,
+                    Runnable stopEngine, PublishPermit permit) {
+        this.order = order;
         this.permit = permit;
         this.sink = sink;
         this.metrics = metrics;
@@ -109,8 +113,12 @@ final class PublishPipeline {
         lock.unlock();
     }
 
-    /** Appends a batch behind what is still unfinished. Under the lock. */
-    void append(List<Publication> batch, DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> batchCommitter) {
+    /**
+     * Appends a batch behind what is still unfinished. Under the lock. Throws when the dead-letter
+     * table cannot say which of its aggregates are held (relay.dead-letter.order=keep-aggregate).
+     */
+    void append(List<Publication> batch, DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> batchCommitter) throws SQLException {
+        order.appended(batch);
         committer = batchCommitter;
         for (Publication p : batch) {
             unmarked.add(p);
@@ -208,6 +216,7 @@ final class PublishPipeline {
     }
 
     private void publishWhileRoom() throws IOException, TimeoutException, InterruptedException {
+        order.releaseSettled(unpublished);
         while (!unpublished.isEmpty()) {
             if (tracker.failure() != null) {
                 // The connection failed while this loop published: whatever goes out on it now would be published again anyway,
@@ -215,6 +224,23 @@ final class PublishPipeline {
                 return;
             }
             Publication p = unpublished.peek();
+            AggregateOrder.Verdict verdict = order.verdict(p);
+            if (verdict == AggregateOrder.Verdict.HOLD) {
+                p.hold(order.holdReason(p));
+                unpublished.poll();
+                continue;
+            }
+            if (verdict == AggregateOrder.Verdict.WAIT) {
+                if (!roomFor(p)) {
+                    return;
+                }
+                // In the window from now on, as if published: what is published past it then stays bounded, and it finds room
+                // when it may go, since it holds its place already.
+                admit(p);
+                unpublished.poll();
+                order.await(p);
+                continue;
+            }
             String refusal = broker.knownRefusal(p);
             if (refusal != null) {
                 p.refuse(refusal);
@@ -235,16 +261,11 @@ final class PublishPipeline {
                 // Left for the next advance: the caller waits a moment, as for room in the window.
                 return;
             }
-            boolean first = !p.wasPublished();
             if (!broker.publish(p)) {
                 unpublished.poll();
                 continue;
             }
-            if (first) {
-                windowCount++;
-                windowBytes += p.bytes();
-                heldBytes = windowBytes;
-            }
+            admit(p);
             metrics.published(p.message.exchange());
             unpublished.poll();
         }
@@ -259,12 +280,25 @@ final class PublishPipeline {
         }
     }
 
-    /** A message larger than the byte window goes alone, so that no size is stuck forever. */
+    /**
+     * A message larger than the byte window goes alone, so that no size is stuck forever; and the
+     * oldest record not yet marked always may, since nothing behind it can be marked before it.
+     */
     private boolean roomFor(Publication p) {
-        if (p.wasPublished() || windowCount == 0) {
+        if (p.inWindow || windowCount == 0 || p == unmarked.peek()) {
             return true;
         }
         return windowCount < sink.maxInFlight() && windowBytes + p.bytes() <= sink.maxInFlightBytes();
+    }
+
+    /** Counts {@code p} in the window, once, from when it is published or set to wait for an earlier one of its aggregate until it is marked. */
+    private void admit(Publication p) {
+        if (!p.inWindow) {
+            p.inWindow = true;
+            windowCount++;
+            windowBytes += p.bytes();
+            heldBytes = windowBytes;
+        }
     }
 
     /**
@@ -285,11 +319,12 @@ final class PublishPipeline {
                 break;
             }
             p.done();
+            order.marked(p);
             if (p.movesOffset()) {
                 last = p;
             }
             unmarked.poll();
-            if (p.wasPublished()) {
+            if (p.inWindow) {
                 windowCount--;
                 windowBytes -= p.bytes();
             }
@@ -315,7 +350,12 @@ final class PublishPipeline {
             return false;
         }
         try {
-            parking.park(p);
+            if (!parking.park(p)) {
+                p.released();
+                order.released(p);
+                unpublished.addFirst(p);
+                return false;
+            }
         }
         catch (SQLException | RuntimeException e) {
             parkRetryAtNanos = System.nanoTime() + parkBackoff.toNanos();
@@ -327,6 +367,7 @@ final class PublishPipeline {
             return false;
         }
         p.parked();
+        order.parked(p);
         if (parkFailure != null) {
             LOG.info("The dead-letter table {} takes rows again", parking.table());
         }
@@ -351,6 +392,7 @@ final class PublishPipeline {
         tracker.abandon();
         broker.reset();
         unpublished.clear();
+        order.rewound();
         int refused = 0;
         for (Publication p : unmarked) {
             if (p.state() == Publication.State.REFUSED && parking.stopReason(p) != null) {

@@ -1,6 +1,7 @@
 package io.outboxrelay.sink;
 
 import java.io.IOException;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -95,7 +96,10 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
             metrics.expectExchange(fixedDestination);
         }
         this.broker = transport.apply(tracker);
-        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics), stopEngine, permit);
+        AggregateOrder order = relay.deadLetterOrder() == RelaySettings.DeadLetterOrder.KEEP_AGGREGATE
+                ? AggregateOrder.keep(AggregateOrder.HeldLookup.of(deadLetters), broker.refusesAfterLaterOnesWent())
+                : AggregateOrder.none();
+        this.pipeline = new PublishPipeline(sink, metrics, tracker, broker, new Parking(relay, deadLetters, metrics, ids == null), order, stopEngine, permit);
         this.finisher = new TailFinisher(pipeline, tracker, broker, relay.name(), sink.ackTimeout());
         this.mapper = mapper;
         this.ids = ids;
@@ -255,7 +259,14 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         }
         pipeline.lock();
         try {
-            pipeline.append(batch, committer);
+            try {
+                pipeline.append(batch, committer);
+            }
+            catch (SQLException e) {
+                // Nothing of the batch is published: the engine stops and the next one reads it again.
+                throw new DeadLetterTableUnreadable("cannot tell which aggregates have an event parked, so nothing is published until it can "
+                        + "(relay.dead-letter.order=keep-aggregate; set none to publish regardless): " + e.getMessage(), e);
+            }
             while (true) {
                 long seen = tracker.changes();
                 PublishPipeline.Progress progress = pipeline.advance();
@@ -341,6 +352,13 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     static final class DeadLetterFailure extends RuntimeException {
         DeadLetterFailure(String message) {
             super(message);
+        }
+    }
+
+    /** The dead-letter table cannot be read while the order per aggregate is kept. */
+    static final class DeadLetterTableUnreadable extends RuntimeException {
+        DeadLetterTableUnreadable(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 

@@ -197,6 +197,12 @@ final class StreamConnection implements Transport {
     }
 
     @Override
+    public boolean refusesAfterLaterOnesWent() {
+        // A stream refuses nothing per message after publishing: a failure fails the generation, and a missing stream everything sent to it.
+        return false;
+    }
+
+    @Override
     public String refusalAfter(String failure, Publication p) {
         return knownRefusal(p);
     }

@@ -30,6 +30,13 @@ interface Transport extends AutoCloseable {
     /** After {@code failure}: why the broker will refuse {@code p} if it is published again, or null to republish it. */
     String refusalAfter(String failure, Publication p);
 
+    /**
+     * Whether the broker can refuse a message (return it, nack it) after later ones were published
+     * and routed: then an aggregate keeps one message awaiting its confirm at a time when its order
+     * is kept ({@link AggregateOrder}).
+     */
+    boolean refusesAfterLaterOnesWent();
+
     /** The broker's reason while it blocks publishing (a resource alarm), or null. */
     String blockedReason();
 

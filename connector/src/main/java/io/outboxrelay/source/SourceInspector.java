@@ -259,21 +259,28 @@ public final class SourceInspector implements AutoCloseable {
     }
 
     /** Dead letters of this relay not yet re-driven; 0 when the table does not exist yet. */
-    public long parkedDeadLetters(String table, String relayName) throws SQLException {
+    /** A relay's parked dead letters: how many, and of how many aggregates (each held behind its first under keep-aggregate). */
+    public record DeadLetterBacklog(long events, long aggregates, String oldestEventId, String oldestAggregate) {
+        static final DeadLetterBacklog NONE = new DeadLetterBacklog(0, 0, null, null);
+    }
+
+    public DeadLetterBacklog parkedDeadLetters(String table, String relayName) throws SQLException {
         try (PreparedStatement exists = connection.get().prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
             exists.setString(1, table);
             try (ResultSet rs = exists.executeQuery()) {
                 rs.next();
                 if (!rs.getBoolean(1)) {
-                    return 0;
+                    return DeadLetterBacklog.NONE;
                 }
             }
             try (PreparedStatement ps = connection.get().prepareStatement(
-                    "SELECT count(*) FROM " + table + " WHERE relay_name = ? AND redriven_at IS NULL")) {
+                    "SELECT count(*), count(DISTINCT aggregate_id), (array_agg(event_id ORDER BY id) FILTER (WHERE aggregate_id IS NOT NULL))[1], "
+                            + "(array_agg(aggregate_id ORDER BY id) FILTER (WHERE aggregate_id IS NOT NULL))[1] "
+                            + "FROM " + table + " WHERE relay_name = ? AND redriven_at IS NULL")) {
                 ps.setString(1, relayName);
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
-                    return rs.getLong(1);
+                    return new DeadLetterBacklog(rs.getLong(1), rs.getLong(2), rs.getString(3), rs.getString(4));
                 }
             }
         }

@@ -39,7 +39,7 @@ class DeadLetterRoundTripIT {
         try (QueueRecorder recorder = broker.record(queue)) {
             RedriveResult result;
             try (AmqpRepublisher amqp = new AmqpRepublisher(broker.connectionFactory(), "roundtrip redrive", Duration.ofSeconds(10))) {
-                result = new DeadLetterRedriver(database, "outbox_relay_dead_letter", "roundtrip").redrive(Redrive.all(), amqp, line -> { });
+                result = new DeadLetterRedriver(database, "outbox_relay_dead_letter", "roundtrip", true).redrive(Redrive.all(), amqp, line -> { });
             }
             assertThat(result.republished()).containsExactly("e-1");
             List<Delivery> got = recorder.awaitAtLeast(1, Duration.ofSeconds(10));

@@ -35,7 +35,7 @@ import io.outboxrelay.testing.TestStreams;
 
 /**
  * The tables {@code deploy/sql/relay-role.sql} creates for a least-privilege role are the ones the
- * relay would create itself: same columns, types, nullability, defaults and keys. A column added
+ * relay would create itself: same columns, types, nullability, defaults, keys and indexes. A column added
  * in the code and not in the script would make a least-privilege relay fail at its first write.
  */
 class RoleSqlSchemaIT {
@@ -69,7 +69,7 @@ class RoleSqlSchemaIT {
         }
 
         List<String> creates = RelayFiles.relayRoleTables();
-        assertThat(creates).as("the script's CREATE TABLE statements").hasSize(5);
+        assertThat(creates).as("the script's CREATE TABLE and CREATE INDEX statements").hasSize(6);
         byScript.execute(creates.toArray(String[]::new));
 
         for (String table : List.of("outbox_relay_offsets", "outbox_relay_dead_letter", "outbox_relay_leases", "outbox_relay_leases_members",
@@ -98,7 +98,7 @@ class RoleSqlSchemaIT {
                 table.createIfMissing();
             }
             assertThat(shape(byScript, "old_dead_letter")).noneMatch(c -> c.startsWith("redrive_publishing_id"));
-            DeadLetterRedriver redriver = new DeadLetterRedriver(limited, "old_dead_letter", "old");
+            DeadLetterRedriver redriver = new DeadLetterRedriver(limited, "old_dead_letter", "old", true);
             try (Republisher amqp = new AmqpRepublisher(broker.connectionFactory(), "role check", Duration.ofSeconds(10))) {
                 assertThat(redriver.redrive(Redrive.all(), amqp, line -> { }).republished()).isEmpty();
             }
@@ -127,6 +127,11 @@ class RoleSqlSchemaIT {
             }
             try (ResultSet rs = s.executeQuery("SELECT contype::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'public." + table
                     + "'::regclass ORDER BY 1")) {
+                while (rs.next()) {
+                    shape.add(rs.getString(1));
+                }
+            }
+            try (ResultSet rs = s.executeQuery("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = '" + table + "' ORDER BY 1")) {
                 while (rs.next()) {
                     shape.add(rs.getString(1));
                 }

@@ -22,7 +22,7 @@ public final class RelayFiles {
             + "aggregatetype varchar(255) NOT NULL, aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb, "
             + "created_at timestamptz NOT NULL DEFAULT now(), tracingspancontext varchar(256))";
 
-    private static final Pattern CREATE_TABLE = Pattern.compile("CREATE TABLE IF NOT EXISTS .*?\\n\\);",
+    private static final Pattern CREATE_TABLE = Pattern.compile("CREATE TABLE IF NOT EXISTS .*?\\n\\);|CREATE INDEX IF NOT EXISTS [^;]*;",
             Pattern.DOTALL);
 
     private RelayFiles() {
@@ -38,7 +38,10 @@ public final class RelayFiles {
         throw new IllegalStateException("deploy/sql/relay-role.sql not found above " + System.getProperty("user.dir"));
     }
 
-    /** The CREATE TABLE statements of {@code deploy/sql/relay-role.sql}: the offset and dead-letter tables a least-privilege role is given. */
+    /**
+     * The CREATE TABLE and CREATE INDEX statements of {@code deploy/sql/relay-role.sql}: the offset,
+     * dead-letter, lease and stream producer tables a least-privilege role is given, and their indexes.
+     */
     public static List<String> relayRoleTables() throws IOException {
         Matcher m = CREATE_TABLE.matcher(Files.readString(relayRoleScript()));
         List<String> creates = new ArrayList<>();

@@ -8,6 +8,8 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 import org.junit.jupiter.api.extension.AfterAllCallback;
@@ -21,6 +23,9 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  */
 public final class TestDatabase implements BeforeAllCallback, AfterAllCallback {
 
+    /** The databases this JVM made and has not dropped: a class with two TestDatabases has two of the same class's name at once. */
+    private static final Set<String> MINE = ConcurrentHashMap.newKeySet();
+
     private String name;
 
     @Override
@@ -33,6 +38,7 @@ public final class TestDatabase implements BeforeAllCallback, AfterAllCallback {
             try (Statement s = c.createStatement()) {
                 s.execute("CREATE DATABASE " + name);
             }
+            MINE.add(name);
         }
     }
 
@@ -42,6 +48,7 @@ public final class TestDatabase implements BeforeAllCallback, AfterAllCallback {
             try (Connection c = admin()) {
                 drop(c, name);
             }
+            MINE.remove(name);
         }
     }
 
@@ -49,7 +56,7 @@ public final class TestDatabase implements BeforeAllCallback, AfterAllCallback {
      * A run of this class that was killed before its afterAll (a CI job cut off, a developer's ^C)
      * leaves its database and slots behind, and the slots, being server-wide and named after the
      * relay, collide with this run's. The classes of one run follow each other, so a database of
-     * this class's name that exists now is such a leftover.
+     * this class's name that exists now, and that this JVM did not make, is such a leftover.
      */
     private static void dropLeftovers(Connection c, String base) throws SQLException {
         List<String> leftovers = new ArrayList<>();
@@ -57,7 +64,9 @@ public final class TestDatabase implements BeforeAllCallback, AfterAllCallback {
             ps.setString(1, "^" + base + "_[0-9a-f]{4}$");
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    leftovers.add(rs.getString(1));
+                    if (!MINE.contains(rs.getString(1))) {
+                        leftovers.add(rs.getString(1));
+                    }
                 }
             }
         }

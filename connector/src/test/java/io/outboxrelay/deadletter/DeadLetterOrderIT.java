@@ -175,6 +175,38 @@ class DeadLetterOrderIT {
     }
 
     @Test
+    void anInvalidRowHoldsItsAggregateUntilItIsDiscarded() throws Exception {
+        Amqp amqp = amqp("invalid");
+        String held = "invalid-held";
+        try (QueueRecorder recorder = broker.record(amqp.queue)) {
+            try (RelayProcess relay = RelayProcess.start(dir, amqp.config).awaitReady(Duration.ofSeconds(60))) {
+                List<Row> rows = new ArrayList<>();
+                for (int seq = 1; seq <= EVENTS; seq++) {
+                    rows.add(new Row(held, seq, seq == STUCK ? "Invalid" : "Step"));
+                    rows.add(new Row("invalid-free", seq, "Step"));
+                }
+                insert(rows.toArray(Row[]::new));
+                await().atMost(Duration.ofSeconds(60)).until(() -> parked("invalid", held) == EVENTS - STUCK + 1);
+                await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), "invalid-free").size() == EVENTS);
+                assertThat(reasons("invalid", held)).first().asString().isEqualTo("the payload column 'payload' is null");
+                assertThat(seqs(recorder.deliveries(), held)).isEqualTo(range(1, STUCK - 1));
+                try (RelayProcess redrive = RelayProcess.command(dir, amqp.config, "redrive", "--all")) {
+                    assertThat(redrive.await(Duration.ofSeconds(60))).isEqualTo(1);
+                    assertThat(redrive.log()).contains("not re-drivable", "held back        " + (EVENTS - STUCK) + " event(s)");
+                }
+                String inTheWay = firstParked("invalid", held);
+                try (RelayProcess redrive = RelayProcess.command(dir, amqp.config, "redrive", "--discard", "--id", inTheWay)) {
+                    assertThat(redrive.await(Duration.ofSeconds(60))).as(redrive.log()).isZero();
+                }
+                await().atMost(Duration.ofSeconds(30)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS - 1);
+                List<Integer> expected = range(1, EVENTS);
+                expected.remove(Integer.valueOf(STUCK));
+                assertThat(seqs(recorder.deliveries(), held)).isEqualTo(expected);
+            }
+        }
+    }
+
+    @Test
     void withNoOrderKeptTheLaterEventsOvertakeTheParkedOne() throws Exception {
         Amqp amqp = amqp("none");
         amqp.config.put("relay.dead-letter.order", "none");
@@ -281,7 +313,8 @@ class DeadLetterOrderIT {
                     ps.setString(1, r.aggregate());
                     ps.setString(2, r.type());
                     String pad = "Audit".equals(r.type()) ? ", \"pad\": \"" + "x".repeat(20_000) + "\"" : "";
-                    ps.setString(3, "{\"agg\": \"" + r.aggregate() + "\", \"seq\": " + r.seq() + pad + "}");
+                    // A null payload is a row the router flags invalid.
+                    ps.setString(3, "Invalid".equals(r.type()) ? null : "{\"agg\": \"" + r.aggregate() + "\", \"seq\": " + r.seq() + pad + "}");
                     ps.addBatch();
                 }
                 ps.executeBatch();

@@ -41,6 +41,7 @@ public class OutboxEventRouter<R extends ConnectRecord<R>> implements Transforma
 
     private final EventRouter<R> debeziumRouter = new EventRouter<>();
     private String idColumn;
+    private String keyColumn;
     private String payloadColumn;
     private String typeColumn;
     private String timestampColumn;
@@ -58,6 +59,7 @@ public class OutboxEventRouter<R extends ConnectRecord<R>> implements Transforma
     public void configure(Map<String, ?> props) {
         OutboxEventRouterConfig config = new OutboxEventRouterConfig(props);
         idColumn = OutboxEventRouterConfig.debeziumValue(props, EventRouterConfigDefinition.FIELD_EVENT_ID);
+        keyColumn = OutboxEventRouterConfig.debeziumValue(props, EventRouterConfigDefinition.FIELD_EVENT_KEY);
         payloadColumn = OutboxEventRouterConfig.debeziumValue(props, EventRouterConfigDefinition.FIELD_PAYLOAD);
         typeColumn = OutboxEventRouterConfig.debeziumValue(props, EventRouterConfigDefinition.FIELD_EVENT_TYPE);
         timestampColumn = OutboxEventRouterConfig.debeziumValue(props, EventRouterConfigDefinition.FIELD_EVENT_TIMESTAMP);
@@ -220,8 +222,11 @@ public class OutboxEventRouter<R extends ConnectRecord<R>> implements Transforma
             headers.addString(OutboxHeaders.MESSAGE_ID, plainText(id));
         }
         headers.addString(OutboxHeaders.INVALID_REASON, reason == null ? "unknown error" : reason);
-        return record.newRecord(record.topic(), record.kafkaPartition(), record.keySchema(), record.key(),
-                row.schema(), row, record.timestamp(), headers);
+        // Keyed by its aggregate, as a routed event is, not by the table's primary key: the sink keeps each aggregate's order
+        // around a row it parks, and the dead-letter table names the aggregate.
+        Object aggregate = column(row, keyColumn);
+        return record.newRecord(record.topic(), record.kafkaPartition(), aggregate == null ? null : Schema.STRING_SCHEMA,
+                aggregate == null ? null : plainText(aggregate), row.schema(), row, record.timestamp(), headers);
     }
 
     /** The payload as routed: the value itself, or its 'payload' field when placements add envelope fields. */

@@ -201,6 +201,8 @@ class OutboxEventRouterTest {
         OutboxRows rows = new OutboxRows(PayloadType.JSONB);
         SourceRecord out = configured().apply(rows.insert(rows.row(ID, "order", "o-1", "T", null)));
         assertThat(OutboxHeaders.invalidReason(out)).isEqualTo("the payload column 'payload' is null");
+        assertThat(out.key()).as("keyed by its aggregate, as a routed event is").isEqualTo("o-1");
+        assertThat(out.keySchema()).isEqualTo(Schema.STRING_SCHEMA);
     }
 
     @Test

@@ -40,6 +40,8 @@ public final class SourceGauges implements AutoCloseable {
     private volatile double deadLetters = Double.NaN;
     private volatile double heldAggregates = Double.NaN;
     private volatile boolean lastPollFailed;
+    /** Set by {@link #close}: a poll it interrupts fails, and that is no news to log after the relay said it stopped. */
+    private volatile boolean closed;
 
     public SourceGauges(RelayConfig config, RelayMetrics metrics) {
         this.config = config;
@@ -81,6 +83,9 @@ public final class SourceGauges implements AutoCloseable {
             lastPollFailed = false;
         }
         catch (Exception e) {
+            if (closed) {
+                return;
+            }
             if (!lastPollFailed) {
                 LOG.warn("Cannot query the slot and dead-letter metrics ({}); retrying every poll", e.getMessage());
             }
@@ -90,6 +95,7 @@ public final class SourceGauges implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         poller.shutdownNow();
         inspector.close();
     }

@@ -12,7 +12,6 @@ import io.outboxrelay.deadletter.DeadLetter;
 import io.outboxrelay.deadletter.DeadLetterCodec;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.metrics.RelayMetrics;
-import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
  * Decides what becomes of a refused record and, for a dead letter, writes it. Called only by the
@@ -43,10 +42,10 @@ final class Parking {
     /** Why the relay must stop instead of parking {@code p} (a {@code fail} policy), or null to park it. */
     String stopReason(Publication p) {
         if (p.refusal() == Publication.Refusal.INVALID && relay.onInvalid() == FailurePolicy.FAIL) {
-            return "outbox event " + eventId(p) + " cannot be published (" + p.reason() + ") and relay.on-invalid=fail";
+            return "outbox event " + p.eventId() + " cannot be published (" + p.reason() + ") and relay.on-invalid=fail";
         }
         if (p.refusal() == Publication.Refusal.UNDELIVERABLE && relay.onUnroutable() == FailurePolicy.FAIL) {
-            return "outbox event " + eventId(p) + " was refused by RabbitMQ (" + p.reason() + ") and relay.on-unroutable=fail";
+            return "outbox event " + p.eventId() + " was refused by RabbitMQ (" + p.reason() + ") and relay.on-unroutable=fail";
         }
         return null;
     }
@@ -95,9 +94,5 @@ final class Parking {
 
     String table() {
         return table.table();
-    }
-
-    private static String eventId(Publication p) {
-        return p.message != null ? p.message.messageId() : OutboxHeaders.string(p.event.value(), OutboxHeaders.MESSAGE_ID);
     }
 }

@@ -29,9 +29,9 @@ import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
-import io.outboxrelay.sink.BrokerConnectionFactory;
-import io.outboxrelay.sink.StreamEnvironments;
-import io.outboxrelay.sink.StreamProducerClaim;
+import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
+import io.outboxrelay.sink.stream.StreamEnvironments;
+import io.outboxrelay.sink.stream.StreamProducerClaim;
 import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.ResumeCheck;
 import io.outboxrelay.source.ShardSets;
@@ -321,7 +321,7 @@ public final class Preflight {
 
     private void checkBroker() {
         SinkConfig sink = config.sink();
-        ConnectionFactory factory = BrokerConnectionFactory.forSink(sink);
+        ConnectionFactory factory = AmqpConnectionFactory.forSink(sink);
         factory.setConnectionTimeout(5_000);
         String where = factory.getHost() + ":" + factory.getPort() + factory.getVirtualHost();
         AtomicReference<SSLSession> session = new AtomicReference<>();

@@ -14,14 +14,14 @@ import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.config.StreamSinkConfig;
-import io.outboxrelay.deadletter.AmqpRepublisher;
+import io.outboxrelay.sink.amqp.AmqpRepublisher;
 import io.outboxrelay.deadletter.DeadLetterRedriver;
 import io.outboxrelay.deadletter.Redrive;
 import io.outboxrelay.deadletter.RedriveResult;
 import io.outboxrelay.deadletter.Republisher;
-import io.outboxrelay.deadletter.StreamRepublisher;
-import io.outboxrelay.sink.BrokerConnectionFactory;
-import io.outboxrelay.sink.StreamEnvironments;
+import io.outboxrelay.sink.stream.StreamRepublisher;
+import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
+import io.outboxrelay.sink.stream.StreamEnvironments;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -79,7 +79,7 @@ final class RedriveCommand implements Callable<Integer> {
         String brokerSettings = config.streams() ? StreamSinkConfig.PREFIX + "*" : "debezium.sink.rabbitmq.connection.*";
         RedriveResult result;
         try (Republisher republisher = config.streams() ? new StreamRepublisher(config.stream(), "outbox-relay redrive " + config.name())
-                : new AmqpRepublisher(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay redrive " + config.name(), config.sink().ackTimeout())) {
+                : new AmqpRepublisher(AmqpConnectionFactory.forSink(config.sink()), "outbox-relay redrive " + config.name(), config.sink().ackTimeout())) {
             result = redriver.redrive(which, republisher, line -> {
                 err.println("redrive: " + line);
                 err.flush();

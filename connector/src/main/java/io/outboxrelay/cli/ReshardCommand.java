@@ -19,7 +19,8 @@ import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.source.Lsns;
 import io.outboxrelay.source.OutboxPublication;
-import io.outboxrelay.source.ShardFilter;
+import io.outboxrelay.config.ShardFilter;
+import io.outboxrelay.config.SqlIdentifiers;
 import io.outboxrelay.source.ShardSets;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -212,7 +213,7 @@ final class ReshardCommand implements Callable<Integer> {
                     ps.execute();
                 }
             }
-            try (PreparedStatement ps = source.prepareStatement("DROP PUBLICATION IF EXISTS " + OutboxPublication.quote(slot))) {
+            try (PreparedStatement ps = source.prepareStatement("DROP PUBLICATION IF EXISTS " + SqlIdentifiers.quote(slot))) {
                 ps.execute();
             }
         }

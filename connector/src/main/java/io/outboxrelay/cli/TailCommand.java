@@ -16,8 +16,8 @@ import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.StreamSinkConfig;
-import io.outboxrelay.sink.BrokerConnectionFactory;
-import io.outboxrelay.sink.StreamEnvironments;
+import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
+import io.outboxrelay.sink.stream.StreamEnvironments;
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.OffsetSpecification;
 import picocli.CommandLine.Command;
@@ -71,7 +71,7 @@ final class TailCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("tail needs debezium.sink.rabbitmq.exchange to know which exchange to read");
             return ConfigOptions.EXIT_CONFIG;
         }
-        ConnectionFactory factory = BrokerConnectionFactory.forSink(config.sink());
+        ConnectionFactory factory = AmqpConnectionFactory.forSink(config.sink());
         try (Connection connection = ConnectionAudit.openBroker(factory, "outbox-relay tail")) {
             Channel channel = connection.createChannel();
             if (declare) {

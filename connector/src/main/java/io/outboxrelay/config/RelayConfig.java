@@ -44,9 +44,9 @@ public record RelayConfig(
     }
 
     /** The shard's row filter on the aggregate id column (the router's {@code table.field.event.key}); null when unsharded. */
-    public io.outboxrelay.source.ShardFilter shardFilter() {
+    public ShardFilter shardFilter() {
         RelaySettings.Shard shard = relay.shard();
-        return shard.sharded() ? new io.outboxrelay.source.ShardFilter(routerSetting("table.field.event.key", "aggregateid"), shard.index(), shard.count()) : null;
+        return shard.sharded() ? new ShardFilter(routerSetting("table.field.event.key", "aggregateid"), shard.index(), shard.count()) : null;
     }
 
     /**
@@ -82,16 +82,25 @@ public record RelayConfig(
         public static final PublicationColumns ALL = new PublicationColumns(List.of(), false);
     }
 
+    /** The name of the transform in the chain that is the outbox router, or null when the chain has none. */
+    public String routerName() {
+        for (String t : transformChain()) {
+            if (EngineDefaults.ROUTER_CLASS.equals(engineProperties.getProperty("transforms." + t + ".type"))) {
+                return t;
+            }
+        }
+        return null;
+    }
+
     /** The outbox router's own settings, without the {@code transforms.<name>.} prefix. */
     public Map<String, String> routerProperties() {
         Map<String, String> props = new java.util.TreeMap<>();
-        for (String t : transformChain()) {
-            String prefix = "transforms." + t + ".";
-            if (EngineDefaults.ROUTER_CLASS.equals(engineProperties.getProperty(prefix + "type"))) {
-                for (String key : engineProperties.stringPropertyNames()) {
-                    if (key.startsWith(prefix) && !key.equals(prefix + "type")) {
-                        props.put(key.substring(prefix.length()), engineProperties.getProperty(key));
-                    }
+        String router = routerName();
+        if (router != null) {
+            String prefix = "transforms." + router + ".";
+            for (String key : engineProperties.stringPropertyNames()) {
+                if (key.startsWith(prefix) && !key.equals(prefix + "type")) {
+                    props.put(key.substring(prefix.length()), engineProperties.getProperty(key));
                 }
             }
         }
@@ -100,12 +109,8 @@ public record RelayConfig(
 
     /** A setting of the outbox router in the chain, or {@code fallback}. */
     public String routerSetting(String key, String fallback) {
-        for (String t : transformChain()) {
-            if (EngineDefaults.ROUTER_CLASS.equals(engineProperties.getProperty("transforms." + t + ".type"))) {
-                return engineProperties.getProperty("transforms." + t + "." + key, fallback);
-            }
-        }
-        return fallback;
+        String router = routerName();
+        return router == null ? fallback : engineProperties.getProperty("transforms." + router + "." + key, fallback);
     }
 
     /** The slot, publication and topic prefix name of {@code relayName}, as the relay derives them. */

@@ -18,7 +18,7 @@ import java.util.function.Consumer;
 import com.rabbitmq.client.AMQP;
 
 import io.outboxrelay.config.DatabaseSettings;
-import io.outboxrelay.sink.OutgoingMessage;
+import io.outboxrelay.message.OutgoingMessage;
 
 /**
  * Publishes parked events again, exactly as they were first published (exchange or stream, routing

@@ -6,7 +6,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.TimeoutException;
 
-import io.outboxrelay.sink.OutgoingMessage;
+import io.outboxrelay.message.OutgoingMessage;
 
 /** Where {@link DeadLetterRedriver} publishes parked messages again: a RabbitMQ exchange, or a stream. */
 public interface Republisher extends AutoCloseable {

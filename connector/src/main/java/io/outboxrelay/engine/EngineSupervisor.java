@@ -25,8 +25,8 @@ import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
 import io.outboxrelay.deadletter.DeadLetterTable;
-import io.outboxrelay.leader.Leadership;
-import io.outboxrelay.leader.LeaseKeeper;
+import io.outboxrelay.leadership.Leadership;
+import io.outboxrelay.leadership.LeaseKeeper;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.metrics.RelayMetrics;
 import io.outboxrelay.metrics.RelayState;
@@ -34,11 +34,14 @@ import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.ResumeCheck;
 import io.outboxrelay.source.SlotStatus;
 import io.outboxrelay.source.SourceInspector;
-import io.outboxrelay.sink.BrokerConnectionFactory;
+import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
 import io.outboxrelay.sink.PublishPermit;
 import io.outboxrelay.sink.RabbitMqChangeConsumer;
-import io.outboxrelay.sink.StreamEnvironments;
-import io.outboxrelay.sink.StreamProducerClaim;
+import io.outboxrelay.sink.TransportFactory;
+import io.outboxrelay.sink.amqp.AmqpTransport;
+import io.outboxrelay.sink.stream.StreamTransport;
+import io.outboxrelay.sink.stream.StreamEnvironments;
+import io.outboxrelay.sink.stream.StreamProducerClaim;
 import io.outboxrelay.source.StoredOffset;
 import io.outboxrelay.source.ShardSets;
 import io.outboxrelay.offsetstore.StoredOffsets;
@@ -248,7 +251,7 @@ public final class EngineSupervisor implements Health, RelayState {
             }
             return;
         }
-        try (Connection c = ConnectionAudit.openBroker(BrokerConnectionFactory.forSink(config.sink()), "outbox-relay standby check")) {
+        try (Connection c = ConnectionAudit.openBroker(AmqpConnectionFactory.forSink(config.sink()), "outbox-relay standby check")) {
             brokerAnswers();
         }
         catch (IOException | TimeoutException | RuntimeException e) {
@@ -383,7 +386,7 @@ public final class EngineSupervisor implements Health, RelayState {
         }
         resume.lines().forEach(line -> LOG.warn("{}", line));
         RabbitMqChangeConsumer sink = RabbitMqChangeConsumer.of(config, deadLetters, metrics, stopEngine,
-                epoch < 0 ? PublishPermit.ALWAYS : leadership.permit(epoch), stored);
+                epoch < 0 ? PublishPermit.ALWAYS : leadership.permit(epoch), stored, transports());
         try {
             sink.connect();
             if (resume.resumesPastStored()) {
@@ -483,6 +486,15 @@ public final class EngineSupervisor implements Health, RelayState {
      * so that this start already resumes as every later one does: see {@code sink.ResumePositions}.
      */
     @SuppressWarnings({ "unchecked", "rawtypes" })
+    /** The broker connection the configuration asks for: AMQP 0-9-1 or the stream protocol. */
+    private TransportFactory transports() {
+        String connectionName = "outbox-relay " + config.name();
+        if (config.streams()) {
+            return (tracker, watermark) -> new StreamTransport(config.stream(), connectionName, tracker, watermark);
+        }
+        return (tracker, watermark) -> new AmqpTransport(config.sink(), connectionName, tracker);
+    }
+
     private StoredOffset storedOffset(long epoch) throws SQLException {
         Map<String, String> raw = StoredOffsets.read((Map) config.engineProperties());
         Map<String, String> rewritten = new HashMap<>();

@@ -27,9 +27,9 @@ import com.rabbitmq.client.Channel;
 
 import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
-import io.outboxrelay.sink.BrokerConnectionFactory;
+import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
 import io.outboxrelay.sink.MessageMapper;
-import io.outboxrelay.sink.OutgoingMessage;
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
@@ -75,7 +75,7 @@ public final class OutboxReplay {
         List<String> invalid = new ArrayList<>();
         int published = 0;
         try (Connection db = config.database().connect("outbox-relay replay");
-                com.rabbitmq.client.Connection amqp = dryRun ? null : ConnectionAudit.openBroker(BrokerConnectionFactory.forSink(config.sink()),
+                com.rabbitmq.client.Connection amqp = dryRun ? null : ConnectionAudit.openBroker(AmqpConnectionFactory.forSink(config.sink()),
                         "outbox-relay replay " + config.name())) {
             Channel channel = amqp == null ? null : amqp.createChannel();
             Set<String> returned = ConcurrentHashMap.newKeySet();
@@ -104,7 +104,7 @@ public final class OutboxReplay {
                             }
                             OutgoingMessage m = mapper.map(record);
                             if (channel != null) {
-                                channel.basicPublish(exchange != null ? exchange : m.exchange(), m.routingKey(), true, m.properties(), m.body());
+                                channel.basicPublish(exchange != null ? exchange : m.destination(), m.routingKey(), true, m.properties(), m.body());
                             }
                             published++;
                             if (++inPage == PAGE) {
@@ -188,14 +188,10 @@ public final class OutboxReplay {
         }
     }
 
-    /** The name of the transform that is the outbox router (the first one, by default {@code outbox}). */
+    /** The name of the transform that is the outbox router, by default {@code outbox}. */
     private String routerName() {
-        for (String t : config.transformChain()) {
-            if (config.engineProperties().getProperty("transforms." + t + ".type", "").endsWith("OutboxEventRouter")) {
-                return t;
-            }
-        }
-        return "outbox";
+        String router = config.routerName();
+        return router == null ? "outbox" : router;
     }
 
     /** The configured SMT chain, built and configured as the engine does (predicates are not applied). */

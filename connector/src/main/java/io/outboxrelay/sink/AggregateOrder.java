@@ -50,9 +50,9 @@ final class AggregateOrder {
     private final boolean oneInFlightPerAggregate;
     private final HeldLookup table;
     /** The last record handed over of each aggregate that is not yet marked: the next one's predecessor. */
-    private final Map<String, Publication> last = new HashMap<>();
+    private final Map<String, MessageFate> last = new HashMap<>();
     /** Records waiting for their predecessor's confirm, per aggregate, in source order. */
-    private final Map<String, ArrayDeque<Publication>> waiting = new HashMap<>();
+    private final Map<String, ArrayDeque<MessageFate>> waiting = new HashMap<>();
     /** Whether this relay may have events parked with an aggregate id; re-checked every {@link #RECHECK_NANOS} while true. */
     private boolean tableMayHold = true;
     private int waitingCount;
@@ -106,13 +106,13 @@ final class AggregateOrder {
      * aggregate the table holds. A table that cannot be read is thrown: publishing an event that
      * ought to wait would break the order for good, while the engine retries a failed batch.
      */
-    void appended(List<Publication> batch) throws SQLException {
+    void appended(List<MessageFate> batch) throws SQLException {
         if (!enabled) {
             return;
         }
-        for (Publication p : batch) {
+        for (MessageFate p : batch) {
             String aggregate = p.aggregate();
-            if (aggregate != null && p.state() != Publication.State.IGNORED) {
+            if (aggregate != null && p.state() != MessageFate.State.IGNORED) {
                 p.position = ++appended;
                 p.predecessor = last.put(aggregate, p);
             }
@@ -122,8 +122,8 @@ final class AggregateOrder {
         }
         Set<String> aggregates = new HashSet<>();
         Set<String> events = new HashSet<>();
-        for (Publication p : batch) {
-            if (p.aggregate() != null && p.state() != Publication.State.IGNORED) {
+        for (MessageFate p : batch) {
+            if (p.aggregate() != null && p.state() != MessageFate.State.IGNORED) {
                 aggregates.add(p.aggregate());
                 if (p.eventId() != null) {
                     events.add(p.eventId());
@@ -137,9 +137,9 @@ final class AggregateOrder {
         if (held.firstParkedByAggregate().isEmpty()) {
             return;
         }
-        for (Publication p : batch) {
+        for (MessageFate p : batch) {
             String blocker = p.aggregate() == null ? null : held.firstParkedByAggregate().get(p.aggregate());
-            if (blocker != null && p.state() != Publication.State.IGNORED) {
+            if (blocker != null && p.state() != MessageFate.State.IGNORED) {
                 p.heldBehind = blocker;
                 p.alreadyParked = held.parkedEvents().contains(p.eventId());
             }
@@ -155,14 +155,14 @@ final class AggregateOrder {
     }
 
     /** What to do with {@code p}, next to be published. */
-    Verdict verdict(Publication p) {
+    Verdict verdict(MessageFate p) {
         if (!enabled || p.aggregate() == null) {
             return Verdict.PUBLISH;
         }
         if (p.heldBehind != null) {
             return Verdict.HOLD;
         }
-        Publication before = p.predecessor;
+        MessageFate before = p.predecessor;
         if (before == null || before.settled()) {
             p.predecessor = null;
             return Verdict.PUBLISH;
@@ -174,10 +174,10 @@ final class AggregateOrder {
     }
 
     /** Why {@code p} is held: the event it waits behind. */
-    String holdReason(Publication p) {
+    String holdReason(MessageFate p) {
         String behind = p.heldBehind;
         if (behind == null && p.predecessor != null) {
-            Publication before = p.predecessor;
+            MessageFate before = p.predecessor;
             behind = before.heldBehind != null ? before.heldBehind : before.eventId();
             p.heldBehind = behind;
         }
@@ -186,7 +186,7 @@ final class AggregateOrder {
     }
 
     /** {@code p} waits for its predecessor's confirm. */
-    void await(Publication p) {
+    void await(MessageFate p) {
         waiting.computeIfAbsent(p.aggregate(), a -> new ArrayDeque<>()).add(p);
         waitingCount++;
     }
@@ -201,17 +201,17 @@ final class AggregateOrder {
      * blocks (it is then held when it comes up); the ones behind it in its aggregate go on waiting
      * for it. Cost: one look per aggregate that has a record waiting.
      */
-    void releaseSettled(ArrayDeque<Publication> unpublished) {
+    void releaseSettled(ArrayDeque<MessageFate> unpublished) {
         if (waiting.isEmpty()) {
             return;
         }
-        List<Publication> ready = new ArrayList<>();
-        for (Iterator<ArrayDeque<Publication>> it = waiting.values().iterator(); it.hasNext();) {
-            ArrayDeque<Publication> queue = it.next();
-            Publication head = queue.peek();
-            Publication before = head.predecessor;
+        List<MessageFate> ready = new ArrayList<>();
+        for (Iterator<ArrayDeque<MessageFate>> it = waiting.values().iterator(); it.hasNext();) {
+            ArrayDeque<MessageFate> queue = it.next();
+            MessageFate head = queue.peek();
+            MessageFate before = head.predecessor;
             if (before == null || before.settled() || before.blocksItsAggregate()) {
-                Publication p = queue.poll();
+                MessageFate p = queue.poll();
                 ready.add(p);
                 waitingCount--;
                 if (queue.isEmpty()) {
@@ -221,7 +221,7 @@ final class AggregateOrder {
         }
         // Oldest first: the window's room goes to what came first.
         ready.sort((a, b) -> Long.compare(b.position, a.position));
-        for (Publication p : ready) {
+        for (MessageFate p : ready) {
             unpublished.addFirst(p);
         }
     }
@@ -233,7 +233,7 @@ final class AggregateOrder {
     }
 
     /** The table no longer holds {@code p}'s aggregate: it is published after all. */
-    void released(Publication p) {
+    void released(MessageFate p) {
         p.heldBehind = null;
         p.alreadyParked = false;
         p.predecessor = null;
@@ -241,14 +241,14 @@ final class AggregateOrder {
     }
 
     /** {@code p} is parked: this relay's table holds an aggregate from now on. */
-    void parked(Publication p) {
+    void parked(MessageFate p) {
         if (enabled && p.aggregate() != null) {
             tableMayHold = true;
         }
     }
 
     /** {@code p} is marked processed: it is nobody's predecessor-to-be any more. */
-    void marked(Publication p) {
+    void marked(MessageFate p) {
         String aggregate = p.aggregate();
         if (enabled && aggregate != null && last.get(aggregate) == p) {
             last.remove(aggregate);

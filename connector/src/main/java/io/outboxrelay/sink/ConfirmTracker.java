@@ -8,6 +8,7 @@ import java.util.NavigableMap;
 import java.util.Objects;
 import java.util.TreeMap;
 
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.metrics.RelayMetrics;
 
 /**
@@ -15,12 +16,12 @@ import io.outboxrelay.metrics.RelayMetrics;
  * covers every tag up to the one given, so confirms are applied to a sorted map of what is in
  * flight rather than counted. Callbacks from a channel that has since been replaced carry an old
  * generation and are ignored: what was in flight on it is republished instead. It applies what the
- * broker says through {@link Publication}'s transitions and never sets a state itself. The window
+ * broker says through {@link MessageFate}'s transitions and never sets a state itself. The window
  * is bounded by count and by body bytes.
  */
-final class ConfirmTracker {
+public final class ConfirmTracker {
 
-    private final NavigableMap<Long, Publication> inFlight = new TreeMap<>();
+    private final NavigableMap<Long, MessageFate> inFlight = new TreeMap<>();
     private final RelayMetrics metrics;
     private long generation;
     private String failure;
@@ -33,7 +34,7 @@ final class ConfirmTracker {
     }
 
     /** Starts tracking a new channel's confirms; returns its generation. */
-    synchronized long newGeneration() {
+    public synchronized long newGeneration() {
         generation++;
         failure = null;
         return generation;
@@ -44,7 +45,7 @@ final class ConfirmTracker {
      * channel already replaced is not tracked: its message stays IN_FLIGHT only until the pending
      * recovery rewinds everything unconfirmed.
      */
-    synchronized void published(long gen, long sequence, Publication p) {
+    public synchronized void published(long gen, long sequence, MessageFate p) {
         p.published(sequence);
         if (gen == generation) {
             inFlight.put(sequence, p);
@@ -56,37 +57,37 @@ final class ConfirmTracker {
     }
 
     /** A publish that failed before it left (the transport refused it): no confirm will come, so it is taken back, PENDING again. */
-    synchronized void withdrawn(long gen, long tag) {
+    public synchronized void withdrawn(long gen, long tag) {
         if (gen != generation) {
             return;
         }
-        Publication p = inFlight.remove(tag);
+        MessageFate p = inFlight.remove(tag);
         if (p != null) {
             inFlightBytes -= p.bytes();
             p.rewound();
         }
     }
 
-    synchronized void ack(long gen, long tag, boolean multiple) {
+    public synchronized void ack(long gen, long tag, boolean multiple) {
         if (gen != generation) {
             return;
         }
         long now = System.nanoTime();
-        for (Publication p : take(tag, multiple)) {
+        for (MessageFate p : take(tag, multiple)) {
             p.acked();
-            metrics.confirmed(p.message.exchange(), p.publishedAtNanos(), now, p.commitMicros);
+            metrics.confirmed(p.message.destination(), p.publishedAtNanos(), now, p.commitMicros);
         }
         changed();
     }
 
-    synchronized void nack(long gen, long tag, boolean multiple) {
+    public synchronized void nack(long gen, long tag, boolean multiple) {
         if (gen != generation) {
             return;
         }
-        List<Publication> nacked = take(tag, multiple);
-        for (Publication p : nacked) {
+        List<MessageFate> nacked = take(tag, multiple);
+        for (MessageFate p : nacked) {
             p.rewound();
-            metrics.nacked(p.message.exchange());
+            metrics.nacked(p.message.destination());
         }
         failure = "the broker rejected (nacked) " + nacked.size() + " message(s)";
         changed();
@@ -99,13 +100,13 @@ final class ConfirmTracker {
      * park the routed one and deliver nothing of the other. Messages alike in all four are the same
      * message, so which of them is parked does not change what anyone receives.
      */
-    synchronized void returned(long gen, String messageId, String exchange, String routingKey, byte[] body, String reason) {
+    public synchronized void returned(long gen, String messageId, String exchange, String routingKey, byte[] body, String reason) {
         if (gen != generation) {
             return;
         }
-        for (Publication p : inFlight.values()) {
+        for (MessageFate p : inFlight.values()) {
             OutgoingMessage m = p.message;
-            if (p.state() == Publication.State.IN_FLIGHT && Objects.equals(messageId, m.messageId()) && m.exchange().equals(exchange)
+            if (p.state() == MessageFate.State.IN_FLIGHT && Objects.equals(messageId, m.messageId()) && m.destination().equals(exchange)
                     && m.routingKey().equals(routingKey) && Arrays.equals(m.body(), body)) {
                 p.returned(reason);
                 return;
@@ -113,7 +114,7 @@ final class ConfirmTracker {
         }
     }
 
-    synchronized void channelLost(long gen, String reason) {
+    public synchronized void channelLost(long gen, String reason) {
         if (gen == generation && failure == null) {
             failure = reason;
             changed();
@@ -142,9 +143,9 @@ final class ConfirmTracker {
      * Forgets the current channel: every unconfirmed publication goes back to PENDING (to be
      * republished) and late callbacks from that channel are ignored.
      */
-    synchronized List<Publication> abandon() {
-        List<Publication> lost = new ArrayList<>(inFlight.values());
-        for (Publication p : lost) {
+    synchronized List<MessageFate> abandon() {
+        List<MessageFate> lost = new ArrayList<>(inFlight.values());
+        for (MessageFate p : lost) {
             p.rewound();
         }
         inFlight.clear();
@@ -180,20 +181,20 @@ final class ConfirmTracker {
         notifyAll();
     }
 
-    private List<Publication> take(long tag, boolean multiple) {
-        List<Publication> taken = new ArrayList<>();
+    private List<MessageFate> take(long tag, boolean multiple) {
+        List<MessageFate> taken = new ArrayList<>();
         if (multiple) {
-            Map<Long, Publication> head = inFlight.headMap(tag, true);
+            Map<Long, MessageFate> head = inFlight.headMap(tag, true);
             taken.addAll(head.values());
             head.clear();
         }
         else {
-            Publication p = inFlight.remove(tag);
+            MessageFate p = inFlight.remove(tag);
             if (p != null) {
                 taken.add(p);
             }
         }
-        for (Publication p : taken) {
+        for (MessageFate p : taken) {
             inFlightBytes -= p.bytes();
         }
         return taken;

@@ -14,6 +14,7 @@ import org.apache.kafka.connect.source.SourceRecord;
 
 import com.rabbitmq.client.AMQP;
 
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.config.StreamSinkConfig;
 import io.outboxrelay.transforms.OutboxHeaders;

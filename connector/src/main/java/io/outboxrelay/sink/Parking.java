@@ -40,11 +40,11 @@ final class Parking {
     }
 
     /** Why the relay must stop instead of parking {@code p} (a {@code fail} policy), or null to park it. */
-    String stopReason(Publication p) {
-        if (p.refusal() == Publication.Refusal.INVALID && relay.onInvalid() == FailurePolicy.FAIL) {
+    String stopReason(MessageFate p) {
+        if (p.refusal() == MessageFate.Refusal.INVALID && relay.onInvalid() == FailurePolicy.FAIL) {
             return "outbox event " + p.eventId() + " cannot be published (" + p.reason() + ") and relay.on-invalid=fail";
         }
-        if (p.refusal() == Publication.Refusal.UNDELIVERABLE && relay.onUnroutable() == FailurePolicy.FAIL) {
+        if (p.refusal() == MessageFate.Refusal.UNDELIVERABLE && relay.onUnroutable() == FailurePolicy.FAIL) {
             return "outbox event " + p.eventId() + " was refused by RabbitMQ (" + p.reason() + ") and relay.on-unroutable=fail";
         }
         return null;
@@ -54,7 +54,7 @@ final class Parking {
      * Writes {@code p}'s dead letter; once this returns true, its outcome is durable. False only for
      * a held event whose aggregate has nothing parked any more: it is to be published instead.
      */
-    boolean park(Publication p) throws SQLException {
+    boolean park(MessageFate p) throws SQLException {
         SourceRecord record = p.event.value();
         if (p.alreadyParked) {
             LOG.info("Outbox event {} (aggregate {}) is already in {}, not re-driven: it stays there", p.eventId(), record.key(), table.table());
@@ -65,10 +65,10 @@ final class Parking {
             letter = codec.invalidRow(record, p.reason());
         }
         else {
-            letter = DeadLetterCodec.undeliverable(p.reason(), p.message.exchange(), p.message.routingKey(), p.message.properties(), p.message.body(),
+            letter = DeadLetterCodec.undeliverable(p.reason(), p.message.destination(), p.message.routingKey(), p.message.properties(), p.message.body(),
                     record.topic(), record.key());
         }
-        if (p.refusal() == Publication.Refusal.HELD && !table.writeHeld(letter)) {
+        if (p.refusal() == MessageFate.Refusal.HELD && !table.writeHeld(letter)) {
             if (publishesLater) {
                 return false;
             }
@@ -78,15 +78,15 @@ final class Parking {
             LOG.info("Outbox event {} of aggregate {} was on its way when a redrive released its aggregate; a stream would drop it now, so it is "
                     + "parked after all and its aggregate held again until the next redrive", letter.eventId(), record.key());
         }
-        else if (p.refusal() != Publication.Refusal.HELD) {
+        else if (p.refusal() != MessageFate.Refusal.HELD) {
             table.write(letter);
         }
         if (p.message != null && p.reason().startsWith("unroutable")) {
-            metrics.returned(p.message.exchange());
+            metrics.returned(p.message.destination());
         }
         metrics.deadLettered(letter.exchange());
         // A held event is where it should be, behind the one that was refused: that one's line is the warning.
-        (p.refusal() == Publication.Refusal.HELD ? LOG.atInfo() : LOG.atWarn()).addKeyValue("event_id", letter.eventId()).addKeyValue("aggregate_id", record.key())
+        (p.refusal() == MessageFate.Refusal.HELD ? LOG.atInfo() : LOG.atWarn()).addKeyValue("event_id", letter.eventId()).addKeyValue("aggregate_id", record.key())
                 .log("Outbox event {} (aggregate {}, topic {}) not delivered, {}; written to {}", letter.eventId(), record.key(), record.topic(),
                         p.reason(), table.table());
         return true;

@@ -63,8 +63,8 @@ final class PublishPipeline {
     /** The lease: asked before every publish (a pause while it is not renewed; the end once another relay leads or it ran out). */
     private final PublishPermit permit;
     private final ReentrantLock lock = new ReentrantLock();
-    private final ArrayDeque<Publication> unmarked = new ArrayDeque<>();
-    private final ArrayDeque<Publication> unpublished = new ArrayDeque<>();
+    private final ArrayDeque<MessageFate> unmarked = new ArrayDeque<>();
+    private final ArrayDeque<MessageFate> unpublished = new ArrayDeque<>();
     private DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer;
     /** Set once a record that a fail policy stops at was appended: nothing behind it is published, since it would only be published again. */
     private boolean stopAhead;
@@ -117,15 +117,15 @@ final class PublishPipeline {
      * Appends a batch behind what is still unfinished. Under the lock. Throws when the dead-letter
      * table cannot say which of its aggregates are held (relay.dead-letter.order=keep-aggregate).
      */
-    void append(List<Publication> batch, DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> batchCommitter) throws SQLException {
+    void append(List<MessageFate> batch, DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> batchCommitter) throws SQLException {
         order.appended(batch);
         committer = batchCommitter;
-        for (Publication p : batch) {
+        for (MessageFate p : batch) {
             unmarked.add(p);
-            if (p.state() == Publication.State.PENDING && !stopAhead) {
+            if (p.state() == MessageFate.State.PENDING && !stopAhead) {
                 unpublished.add(p);
             }
-            else if (p.state() == Publication.State.REFUSED && parking.stopReason(p) != null) {
+            else if (p.state() == MessageFate.State.REFUSED && parking.stopReason(p) != null) {
                 stopAhead = true;
             }
         }
@@ -223,7 +223,7 @@ final class PublishPipeline {
                 // and into a stream it would overtake, with higher ids, the messages that failed. The next advance recovers first.
                 return;
             }
-            Publication p = unpublished.peek();
+            MessageFate p = unpublished.peek();
             AggregateOrder.Verdict verdict = order.verdict(p);
             if (verdict == AggregateOrder.Verdict.HOLD) {
                 p.hold(order.holdReason(p));
@@ -266,7 +266,7 @@ final class PublishPipeline {
                 continue;
             }
             admit(p);
-            metrics.published(p.message.exchange());
+            metrics.published(p.message.destination());
             unpublished.poll();
         }
     }
@@ -284,7 +284,7 @@ final class PublishPipeline {
      * A message larger than the byte window goes alone, so that no size is stuck forever; and the
      * oldest record not yet marked always may, since nothing behind it can be marked before it.
      */
-    private boolean roomFor(Publication p) {
+    private boolean roomFor(MessageFate p) {
         if (p.inWindow || windowCount == 0 || p == unmarked.peek()) {
             return true;
         }
@@ -292,7 +292,7 @@ final class PublishPipeline {
     }
 
     /** Counts {@code p} in the window, once, from when it is published or set to wait for an earlier one of its aggregate until it is marked. */
-    private void admit(Publication p) {
+    private void admit(MessageFate p) {
         if (!p.inWindow) {
             p.inWindow = true;
             windowCount++;
@@ -309,10 +309,10 @@ final class PublishPipeline {
     private void markFinished() throws InterruptedException {
         // Of a run of records finished together only the last one's position is handed to Debezium: the stored offset is the
         // last position it was given, so the ones before would only be overwritten (and cost an offset map each).
-        Publication last = null;
+        MessageFate last = null;
         while (!unmarked.isEmpty() && fatal == null) {
-            Publication p = unmarked.peek();
-            if (p.state() == Publication.State.REFUSED && !park(p)) {
+            MessageFate p = unmarked.peek();
+            if (p.state() == MessageFate.State.REFUSED && !park(p)) {
                 break;
             }
             if (!p.markable()) {
@@ -338,7 +338,7 @@ final class PublishPipeline {
     }
 
     /** Parks the refused head record; false while it cannot be (the table refuses it, or the relay must stop). */
-    private boolean park(Publication p) {
+    private boolean park(MessageFate p) {
         String stop = parking.stopReason(p);
         if (stop != null) {
             fatal = stop;
@@ -377,7 +377,7 @@ final class PublishPipeline {
     }
 
     private long oldestUnfinished() {
-        for (Publication p : unmarked) {
+        for (MessageFate p : unmarked) {
             if (p.unfinished()) {
                 return p.commitMicros;
             }
@@ -394,11 +394,11 @@ final class PublishPipeline {
         unpublished.clear();
         order.rewound();
         int refused = 0;
-        for (Publication p : unmarked) {
-            if (p.state() == Publication.State.REFUSED && parking.stopReason(p) != null) {
+        for (MessageFate p : unmarked) {
+            if (p.state() == MessageFate.State.REFUSED && parking.stopReason(p) != null) {
                 break;
             }
-            if (p.state() != Publication.State.PENDING) {
+            if (p.state() != MessageFate.State.PENDING) {
                 continue;
             }
             String refusal = broker.refusalAfter(failure, p);

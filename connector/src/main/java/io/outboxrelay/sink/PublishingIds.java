@@ -90,7 +90,7 @@ final class PublishingIds {
     }
 
     /** Numbers {@code p}: an event gets the next id; anything else keeps 0. */
-    void number(Publication p, boolean event) {
+    void number(MessageFate p, boolean event) {
         if (event) {
             last++;
             p.number(last);

@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 import io.debezium.data.Envelope;
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.config.Delivery;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelaySettings;
@@ -36,8 +37,8 @@ import io.outboxrelay.transforms.OutboxHeaders;
  * confirm time-out or a lost connection it reconnects with back-off and republishes everything
  * unconfirmed with the same message ids: the stream pauses, it never skips.
  * <p>
- * The same pipeline publishes to exchanges over AMQP ({@link BrokerConnection}) or to RabbitMQ
- * Streams ({@link StreamConnection}); for streams every event is also numbered
+ * The same pipeline publishes to exchanges over AMQP ({@link io.outboxrelay.sink.amqp.AmqpTransport}) or to RabbitMQ
+ * Streams ({@link io.outboxrelay.sink.stream.StreamTransport}); for streams every event is also numbered
  * ({@link PublishingIds}), which makes what is published again a duplicate the broker drops.
  */
 public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsumer<ChangeEvent<SourceRecord, SourceRecord>>, AutoCloseable {
@@ -69,20 +70,21 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
      *                   must stop even if no further batch comes to the engine thread
      * @param permit asked before every publish: paused while the lease is not renewed, ended once it is lost
      * @param stored     the offset the engine resumes from (streams go on numbering from it), or null
+     * @param transports opens the connection to the broker; the sink's core names no transport, so that
+     *                   {@code sink.amqp} and {@code sink.stream} may build on it
      */
     public static RabbitMqChangeConsumer of(RelayConfig config, DeadLetterTable deadLetters, RelayMetrics metrics, Runnable stopEngine,
-                                            PublishPermit permit, StoredOffset stored) {
-        String connectionName = "outbox-relay " + config.name();
+                                            PublishPermit permit, StoredOffset stored, TransportFactory transports) {
         if (config.streams()) {
             PublishingIds ids = PublishingIds.from(stored, System.currentTimeMillis() * 1_000, config.stream().producerName());
             long watermark = ids.fresh() ? -1 : ids.last();
             return new RabbitMqChangeConsumer(config.delivery(), config.relay(), deadLetters, metrics, stopEngine, permit,
-                    tracker -> new StreamConnection(config.stream(), connectionName, tracker, watermark), new MessageMapper(config.stream(), config.name()),
+                    tracker -> transports.open(tracker, watermark), new MessageMapper(config.stream(), config.name()),
                     ids, new ResumePositions(stored, ids.last()), config.stream().stream());
         }
         SinkConfig sink = config.sink();
         return new RabbitMqChangeConsumer(sink.delivery(), config.relay(), deadLetters, metrics, stopEngine, permit,
-                tracker -> new BrokerConnection(sink, connectionName, tracker), new MessageMapper(sink, config.name()), null,
+                tracker -> transports.open(tracker, -1), new MessageMapper(sink, config.name()), null,
                 new ResumePositions(stored, -1), sink.exchange().isEmpty() ? null : sink.exchange());
     }
 
@@ -253,7 +255,7 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
     private void publishBatch(List<ChangeEvent<SourceRecord, SourceRecord>> events,
                               DebeziumEngine.RecordCommitter<ChangeEvent<SourceRecord, SourceRecord>> committer) throws InterruptedException {
         metrics.batch(events.size());
-        List<Publication> batch = new ArrayList<>(events.size());
+        List<MessageFate> batch = new ArrayList<>(events.size());
         for (ChangeEvent<SourceRecord, SourceRecord> event : events) {
             batch.add(classify(event));
         }
@@ -299,11 +301,11 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
      * the start) is not published again; for streams it still takes its publishing id, so everything
      * after it keeps the id it had the first time.
      */
-    private Publication classify(ChangeEvent<SourceRecord, SourceRecord> event) {
+    private MessageFate classify(ChangeEvent<SourceRecord, SourceRecord> event) {
         SourceRecord record = event.value();
         boolean outboxEvent = record != null && OutboxHeaders.isOutboxEvent(record);
         ResumePositions.Position at = positions.next(record, ids == null ? -1 : ids.last());
-        Publication p = at.finishedBefore() ? Publication.ignored(event) : classifyEvent(event, record, outboxEvent);
+        MessageFate p = at.finishedBefore() ? MessageFate.ignored(event) : classifyEvent(event, record, outboxEvent);
         if (ids != null) {
             ids.number(p, outboxEvent);
         }
@@ -311,21 +313,21 @@ public final class RabbitMqChangeConsumer implements DebeziumEngine.ChangeConsum
         return p;
     }
 
-    private Publication classifyEvent(ChangeEvent<SourceRecord, SourceRecord> event, SourceRecord record, boolean outboxEvent) {
+    private MessageFate classifyEvent(ChangeEvent<SourceRecord, SourceRecord> event, SourceRecord record, boolean outboxEvent) {
         if (!outboxEvent) {
             warnIfData(record);
-            return Publication.ignored(event);
+            return MessageFate.ignored(event);
         }
         String invalid = OutboxHeaders.invalidReason(record);
         if (invalid != null) {
-            return Publication.invalid(event, invalid);
+            return MessageFate.invalid(event, invalid);
         }
         OutgoingMessage message = mapper.map(record);
         if (message.body().length > sink.maxMessageBytes()) {
-            return Publication.refused(event, message, "too large: the body has " + message.body().length + " bytes, more than "
+            return MessageFate.refused(event, message, "too large: the body has " + message.body().length + " bytes, more than "
                     + sink.prefix() + "max.message.bytes (" + sink.maxMessageBytes() + ")");
         }
-        return Publication.of(event, message);
+        return MessageFate.of(event, message);
     }
 
     private void giveUpIfStopDeadlinePassed(int unfinished) {

@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * <p>
  * It steps in only once the engine thread has been out of {@code handleBatch} for a moment, so
  * under load it does not compete with the engine thread for the pipeline's lock. It is also the
- * watchdog for a publish stuck in its socket write (see {@link BrokerConnection#abortIfWriteStuck}),
+ * watchdog for a publish stuck in its socket write (see {@link io.outboxrelay.sink.amqp.AmqpTransport#abortIfWriteStuck}),
  * which no thread holding the lock could notice.
  */
 final class TailFinisher implements AutoCloseable {

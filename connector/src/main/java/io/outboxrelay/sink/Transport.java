@@ -5,30 +5,30 @@ import java.time.Duration;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The broker as the {@link PublishPipeline} sees it: exchanges over AMQP ({@link BrokerConnection})
- * or streams ({@link StreamConnection}). A transport publishes and reports each outcome to the
+ * The broker as the {@link PublishPipeline} sees it: exchanges over AMQP ({@link io.outboxrelay.sink.amqp.AmqpTransport})
+ * or streams ({@link io.outboxrelay.sink.stream.StreamTransport}). A transport publishes and reports each outcome to the
  * {@link ConfirmTracker} under the generation it got from it; the pipeline owns everything else
  * (the window, the order of marking, rewinding, parking, back-off).
  */
-interface Transport extends AutoCloseable {
+public interface Transport extends AutoCloseable {
 
     /** Connects now, so that a wrong address fails at start rather than at the first event. */
     void open() throws IOException, TimeoutException;
 
     /** What must exist before {@code p} is published (a queue named after its routing key, a stream). */
-    void prepare(Publication p) throws IOException, TimeoutException;
+    void prepare(MessageFate p) throws IOException, TimeoutException;
 
     /**
      * Publishes {@code p}, registering it with the tracker first. Returns false when the broker is
      * known not to take it: it is then REFUSED, with the reason, and not published.
      */
-    boolean publish(Publication p) throws IOException, TimeoutException;
+    boolean publish(MessageFate p) throws IOException, TimeoutException;
 
     /** Before a publish: why the broker is known to refuse {@code p} (learnt from earlier failures), or null. */
-    String knownRefusal(Publication p);
+    String knownRefusal(MessageFate p);
 
     /** After {@code failure}: why the broker will refuse {@code p} if it is published again, or null to republish it. */
-    String refusalAfter(String failure, Publication p);
+    String refusalAfter(String failure, MessageFate p);
 
     /**
      * Whether the broker can refuse a message (return it, nack it) after later ones were published

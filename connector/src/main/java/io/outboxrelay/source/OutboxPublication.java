@@ -17,6 +17,11 @@ import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import static io.outboxrelay.config.SqlIdentifiers.quote;
+import static io.outboxrelay.config.SqlIdentifiers.quoteQualified;
+
+import io.outboxrelay.config.ShardFilter;
+import io.outboxrelay.config.SqlIdentifiers;
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfig;
 
@@ -179,7 +184,7 @@ public final class OutboxPublication {
             }
         }
         String tableList = wanted.entrySet().stream()
-                .map(e -> quoteQualified(e.getKey()) + (e.getValue() == null ? "" : " (" + e.getValue().stream().map(OutboxPublication::quote)
+                .map(e -> quoteQualified(e.getKey()) + (e.getValue() == null ? "" : " (" + e.getValue().stream().map(SqlIdentifiers::quote)
                         .collect(Collectors.joining(", ")) + ")") + " WHERE (" + filter.expression() + ")")
                 .collect(Collectors.joining(", "));
         if (published == null) {
@@ -287,7 +292,7 @@ public final class OutboxPublication {
 
     private static String tableList(Map<String, List<String>> wanted) {
         return wanted.entrySet().stream()
-                .map(e -> quoteQualified(e.getKey()) + (e.getValue() == null ? "" : " (" + e.getValue().stream().map(OutboxPublication::quote)
+                .map(e -> quoteQualified(e.getKey()) + (e.getValue() == null ? "" : " (" + e.getValue().stream().map(SqlIdentifiers::quote)
                         .collect(Collectors.joining(", ")) + ")"))
                 .collect(Collectors.joining(", "));
     }
@@ -296,16 +301,5 @@ public final class OutboxPublication {
         try (Statement s = c.createStatement()) {
             s.execute(sql);
         }
-    }
-
-    /** A table name, {@code schema.table} or bare, quoted for SQL. */
-    static String quoteQualified(String table) {
-        int dot = table.indexOf('.');
-        return dot < 0 ? quote(table) : quote(table.substring(0, dot)) + "." + quote(table.substring(dot + 1));
-    }
-
-    /** An identifier (a publication's, a column's) quoted for SQL. */
-    public static String quote(String identifier) {
-        return "\"" + identifier.replace("\"", "\"\"") + "\"";
     }
 }

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.config.SqlIdentifiers;
 import io.outboxrelay.database.ReopeningConnection;
 
 /**
@@ -60,7 +61,7 @@ public final class SourceInspector implements AutoCloseable {
     /** How many rows {@code table} has, counting at most {@code limit + 1}; 0 when it does not exist (reported where tables are checked). */
     public long rowsUpTo(String table, long limit) throws SQLException {
         try (PreparedStatement ps = connection.get().prepareStatement("SELECT CASE WHEN to_regclass(?) IS NULL THEN 0 ELSE "
-                + "(SELECT count(*) FROM (SELECT 1 FROM " + OutboxPublication.quoteQualified(table) + " LIMIT " + (limit + 1) + ") AS r) END")) {
+                + "(SELECT count(*) FROM (SELECT 1 FROM " + SqlIdentifiers.quoteQualified(table) + " LIMIT " + (limit + 1) + ") AS r) END")) {
             ps.setString(1, table);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

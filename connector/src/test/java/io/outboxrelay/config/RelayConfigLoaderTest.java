@@ -121,13 +121,13 @@ class RelayConfigLoaderTest {
         assertThat(config.shardFilter().expression()).isEqualTo("(hashtext(coalesce(\"aggregateid\"::text, '')) & 2147483647) % 3 = 1");
         // As PostgreSQL prints the filter back: for a text column, a uuid column, and one made by an older relay (no NULLs placed).
         String printed = "(((hashtext(COALESCE(aggregateid, ''::text)) & 2147483647) % 3) = 1)";
-        assertThat(io.outboxrelay.source.ShardFilter.parse(printed)).isEqualTo(config.shardFilter());
-        assertThat(io.outboxrelay.source.ShardFilter.parse("(((hashtext(COALESCE((aggregateid)::text, ''::text)) & 2147483647) % 3) = 1)"))
+        assertThat(ShardFilter.parse(printed)).isEqualTo(config.shardFilter());
+        assertThat(ShardFilter.parse("(((hashtext(COALESCE((aggregateid)::text, ''::text)) & 2147483647) % 3) = 1)"))
                 .isEqualTo(config.shardFilter());
         String older = "((hashtext((aggregateid)::text) & 2147483647) % 3) = 1";
-        assertThat(io.outboxrelay.source.ShardFilter.parse(older)).isEqualTo(config.shardFilter());
-        assertThat(io.outboxrelay.source.ShardFilter.placesNulls(printed)).isTrue();
-        assertThat(io.outboxrelay.source.ShardFilter.placesNulls(older)).isFalse();
+        assertThat(ShardFilter.parse(older)).isEqualTo(config.shardFilter());
+        assertThat(ShardFilter.placesNulls(printed)).isTrue();
+        assertThat(ShardFilter.placesNulls(older)).isFalse();
         assertThat(load().shardFilter()).isNull();
         assertThatThrownBy(() -> load("relay.shard.count=3", "relay.shard.index=3"))
                 .isInstanceOfSatisfying(ConfigProblems.class, e -> assertThat(e.problems()).anyMatch(p -> p.startsWith("relay.shard.index=3 is outside 0..2")));

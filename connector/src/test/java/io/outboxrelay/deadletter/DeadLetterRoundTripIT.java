@@ -13,6 +13,7 @@ import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.config.DatabaseSettings;
+import io.outboxrelay.sink.amqp.AmqpRepublisher;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;

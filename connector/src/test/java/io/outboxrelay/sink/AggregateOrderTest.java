@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 import com.rabbitmq.client.AMQP;
 
 import io.debezium.engine.ChangeEvent;
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.deadletter.DeadLetterTable;
 
 /** What {@link AggregateOrder} lets go, keeps waiting and holds, for records whose fates are set by hand. */
@@ -40,7 +41,7 @@ class AggregateOrderTest {
         }
     }
 
-    private static Publication event(String aggregate, String id) {
+    private static MessageFate event(String aggregate, String id) {
         SourceRecord record = new SourceRecord(null, null, "outbox.event.order", null, aggregate == null ? null : Schema.STRING_SCHEMA, aggregate,
                 Schema.STRING_SCHEMA, "{}");
         ChangeEvent<SourceRecord, SourceRecord> event = new ChangeEvent<>() {
@@ -64,15 +65,15 @@ class AggregateOrderTest {
                 return null;
             }
         };
-        return Publication.of(event, new OutgoingMessage("x", "k", new AMQP.BasicProperties.Builder().messageId(id).build(), new byte[3]));
+        return MessageFate.of(event, new OutgoingMessage("x", "k", new AMQP.BasicProperties.Builder().messageId(id).build(), new byte[3]));
     }
 
     @Test
     void overAmqpAnAggregatesNextEventWaitsForItsConfirmWhileOtherAggregatesGo() throws Exception {
         AggregateOrder order = AggregateOrder.keep(new Table(), true);
-        Publication a1 = event("A", "a1");
-        Publication a2 = event("A", "a2");
-        Publication b1 = event("B", "b1");
+        MessageFate a1 = event("A", "a1");
+        MessageFate a2 = event("A", "a2");
+        MessageFate b1 = event("B", "b1");
         order.appended(List.of(a1, a2, b1));
         assertThat(order.verdict(a1)).isEqualTo(AggregateOrder.Verdict.PUBLISH);
         a1.published(1);
@@ -81,7 +82,7 @@ class AggregateOrderTest {
         assertThat(order.verdict(b1)).isEqualTo(AggregateOrder.Verdict.PUBLISH);
         assertThat(order.waitingCount()).isEqualTo(1);
 
-        ArrayDeque<Publication> unpublished = new ArrayDeque<>();
+        ArrayDeque<MessageFate> unpublished = new ArrayDeque<>();
         order.releaseSettled(unpublished);
         assertThat(unpublished).as("a1 is not confirmed yet").isEmpty();
         a1.acked();
@@ -94,16 +95,16 @@ class AggregateOrderTest {
     @Test
     void anEventBehindAReturnedOneIsHeldBehindItAndSoIsTheOneBehindThat() throws Exception {
         AggregateOrder order = AggregateOrder.keep(new Table(), true);
-        Publication a1 = event("A", "a1");
-        Publication a2 = event("A", "a2");
-        Publication a3 = event("A", "a3");
+        MessageFate a1 = event("A", "a1");
+        MessageFate a2 = event("A", "a2");
+        MessageFate a3 = event("A", "a3");
         order.appended(List.of(a1, a2, a3));
         order.verdict(a1);
         a1.published(1);
         order.await(a2);
         a1.returned("unroutable");
         a1.acked();
-        ArrayDeque<Publication> unpublished = new ArrayDeque<>();
+        ArrayDeque<MessageFate> unpublished = new ArrayDeque<>();
         order.releaseSettled(unpublished);
         assertThat(unpublished).as("released to be held, not to wait forever").containsExactly(a2);
         assertThat(order.verdict(a2)).isEqualTo(AggregateOrder.Verdict.HOLD);
@@ -117,9 +118,9 @@ class AggregateOrderTest {
     @Test
     void intoAStreamNothingWaitsButAParkedEventStillHoldsItsAggregate() throws Exception {
         AggregateOrder order = AggregateOrder.keep(new Table(), false);
-        Publication a1 = event("A", "a1");
-        Publication a2 = event("A", "a2");
-        Publication a3 = event("A", "a3");
+        MessageFate a1 = event("A", "a1");
+        MessageFate a2 = event("A", "a2");
+        MessageFate a3 = event("A", "a3");
         order.appended(List.of(a1, a2));
         order.verdict(a1);
         a1.published(1);
@@ -140,9 +141,9 @@ class AggregateOrderTest {
         table.first = Map.of("A", "a0");
         table.parkedEvents = Set.of("a0");
         AggregateOrder order = AggregateOrder.keep(table, true);
-        Publication a0 = event("A", "a0");
-        Publication a1 = event("A", "a1");
-        Publication b1 = event("B", "b1");
+        MessageFate a0 = event("A", "a0");
+        MessageFate a1 = event("A", "a1");
+        MessageFate b1 = event("B", "b1");
         order.appended(List.of(a0, a1, b1));
         assertThat(order.verdict(a0)).isEqualTo(AggregateOrder.Verdict.HOLD);
         assertThat(a0.alreadyParked).isTrue();
@@ -160,7 +161,7 @@ class AggregateOrderTest {
         order.appended(List.of(event("A", "a2")));
         assertThat(table.lookups).as("nothing parked: one look whether anything is, none per batch").hasValue(0);
 
-        Publication parked = event("C", "c1");
+        MessageFate parked = event("C", "c1");
         order.appended(List.of(parked));
         parked.refuse("too large");
         parked.parked();
@@ -172,15 +173,15 @@ class AggregateOrderTest {
     @Test
     void eventsWithoutAnAggregateAndNoOrderKeptAreAlwaysPublished() throws Exception {
         AggregateOrder keep = AggregateOrder.keep(new Table(), true);
-        Publication n1 = event(null, "n1");
-        Publication n2 = event(null, "n2");
+        MessageFate n1 = event(null, "n1");
+        MessageFate n2 = event(null, "n2");
         keep.appended(List.of(n1, n2));
         n1.published(1);
         assertThat(keep.verdict(n2)).isEqualTo(AggregateOrder.Verdict.PUBLISH);
 
         AggregateOrder none = AggregateOrder.none();
-        Publication a1 = event("A", "a1");
-        Publication a2 = event("A", "a2");
+        MessageFate a1 = event("A", "a1");
+        MessageFate a2 = event("A", "a2");
         none.appended(List.of(a1, a2));
         a1.published(1);
         a1.returned("unroutable");
@@ -190,8 +191,8 @@ class AggregateOrderTest {
     @Test
     void afterAFailureNothingWaitsAndTheRewoundRecordsAreJudgedAgainInOrder() throws Exception {
         AggregateOrder order = AggregateOrder.keep(new Table(), true);
-        Publication a1 = event("A", "a1");
-        Publication a2 = event("A", "a2");
+        MessageFate a1 = event("A", "a1");
+        MessageFate a2 = event("A", "a2");
         order.appended(List.of(a1, a2));
         order.verdict(a1);
         a1.published(1);

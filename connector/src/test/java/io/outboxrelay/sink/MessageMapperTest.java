@@ -14,6 +14,7 @@ import org.apache.kafka.connect.source.SourceRecord;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.config.RelayConfig;
 import io.outboxrelay.config.RelayConfigLoader;
 import io.outboxrelay.transforms.OutboxHeaders;
@@ -50,7 +51,7 @@ class MessageMapperTest {
         r.headers().addString(OutboxHeaders.EXCHANGE, "orders");
         r.headers().addString(OutboxHeaders.ROUTING_KEY, "order.OrderPlaced");
         OutgoingMessage m = mapper("debezium.sink.rabbitmq.exchange=fallback").map(r);
-        assertThat(m.exchange()).as("the router's exchange before the sink's").isEqualTo("orders");
+        assertThat(m.destination()).as("the router's exchange before the sink's").isEqualTo("orders");
         assertThat(m.routingKey()).isEqualTo("order.OrderPlaced");
         assertThat(m.messageId()).isEqualTo("e-1");
         assertThat(m.properties().getType()).isEqualTo("OrderPlaced");
@@ -68,11 +69,11 @@ class MessageMapperTest {
         SourceRecord r = routed("x", Schema.STRING_SCHEMA);
         OutgoingMessage byKey = mapper("debezium.sink.rabbitmq.exchange=events", "debezium.sink.rabbitmq.routingKeyFromTopicName=false",
                 "debezium.sink.rabbitmq.routingKey.source=key").map(r);
-        assertThat(byKey.exchange()).isEqualTo("events");
+        assertThat(byKey.destination()).isEqualTo("events");
         assertThat(byKey.routingKey()).as("the aggregate id, plain").isEqualTo("order-7");
 
         OutgoingMessage byTopic = mapper("debezium.sink.rabbitmq.routingKey.source=topic").map(r);
-        assertThat(byTopic.exchange()).as("no exchange set: the topic").isEqualTo("outbox.event.order");
+        assertThat(byTopic.destination()).as("no exchange set: the topic").isEqualTo("outbox.event.order");
         assertThat(byTopic.routingKey()).isEqualTo("outbox.event.order");
     }
 

@@ -6,13 +6,14 @@ import org.junit.jupiter.api.Test;
 
 import com.rabbitmq.client.AMQP;
 
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.source.StoredOffset;
 
 /** Where the stream numbering begins and goes on: the same ids for the same events after every restart, never below the broker's. */
 class PublishingIdsTest {
 
-    private static Publication event() {
-        return Publication.of(null, new OutgoingMessage("s", "k", new AMQP.BasicProperties.Builder().messageId("m").build(), new byte[1]));
+    private static MessageFate event() {
+        return MessageFate.of(null, new OutgoingMessage("s", "k", new AMQP.BasicProperties.Builder().messageId("m").build(), new byte[1]));
     }
 
     private static StoredOffset storedAt(long publishingId) {
@@ -23,9 +24,9 @@ class PublishingIdsTest {
     void aStoredCountIsGoneOnFromSoThatEventsSentAgainGetTheirFirstIds() {
         PublishingIds first = PublishingIds.from(storedAt(41), 9_999_999, "p");
         assertThat(first.fresh()).isFalse();
-        Publication a = event();
-        Publication heartbeat = event();
-        Publication b = event();
+        MessageFate a = event();
+        MessageFate heartbeat = event();
+        MessageFate b = event();
         first.number(a, true);
         first.number(heartbeat, false);
         first.number(b, true);
@@ -35,7 +36,7 @@ class PublishingIdsTest {
 
         // A restart from the same stored offset numbers the same events the same way.
         PublishingIds again = PublishingIds.from(storedAt(41), 1, "p");
-        Publication a2 = event();
+        MessageFate a2 = event();
         again.number(a2, true);
         assertThat(a2.publishingId()).isEqualTo(a.publishingId());
     }
@@ -46,7 +47,7 @@ class PublishingIdsTest {
         assertThat(ids.fresh()).isTrue();
         // A predecessor on a host whose clock ran ahead left ids far above this host's clock.
         ids.beginAbove(20_000_000);
-        Publication p = event();
+        MessageFate p = event();
         ids.number(p, true);
         assertThat(p.publishingId()).isEqualTo(20_000_001);
 
@@ -61,7 +62,7 @@ class PublishingIdsTest {
         assertThat(ids.last()).isEqualTo(100);
         ids.raiseTo(250);
         assertThat(ids.last()).isEqualTo(250);
-        Publication p = event();
+        MessageFate p = event();
         ids.number(p, true);
         assertThat(p.publishingId()).isEqualTo(251);
     }

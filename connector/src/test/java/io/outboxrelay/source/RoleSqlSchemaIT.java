@@ -19,15 +19,15 @@ import org.junit.jupiter.api.io.TempDir;
 
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.RelayConfigLoader;
-import io.outboxrelay.deadletter.AmqpRepublisher;
+import io.outboxrelay.sink.amqp.AmqpRepublisher;
 import io.outboxrelay.deadletter.DeadLetterRedriver;
 import io.outboxrelay.deadletter.DeadLetterTable;
 import io.outboxrelay.deadletter.Redrive;
 import io.outboxrelay.deadletter.Republisher;
-import io.outboxrelay.deadletter.StreamRepublisher;
+import io.outboxrelay.sink.stream.StreamRepublisher;
 import io.outboxrelay.offsetstore.LeaseTable;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
-import io.outboxrelay.sink.StreamProducerClaim;
+import io.outboxrelay.sink.stream.StreamProducerClaim;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;

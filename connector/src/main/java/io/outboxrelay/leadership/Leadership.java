@@ -1,4 +1,4 @@
-package io.outboxrelay.leader;
+package io.outboxrelay.leadership;
 
 import java.time.Duration;
 import java.time.Instant;

@@ -1,4 +1,4 @@
-package io.outboxrelay.sink;
+package io.outboxrelay.sink.amqp;
 
 import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.ConnectionFactoryConfigurator;
@@ -16,9 +16,9 @@ import io.outboxrelay.credentials.FileCredentialsProvider;
  * exactly that tail; so the sink decides when to reconnect. TLS is verified by default
  * ({@link BrokerTls}). A password from the secrets directory is read at every connection.
  */
-public final class BrokerConnectionFactory {
+public final class AmqpConnectionFactory {
 
-    private BrokerConnectionFactory() {
+    private AmqpConnectionFactory() {
     }
 
     public static ConnectionFactory forSink(SinkConfig sink) {

@@ -9,6 +9,7 @@ import org.apache.kafka.connect.source.SourceRecord;
 
 import io.debezium.engine.ChangeEvent;
 import io.debezium.engine.DebeziumEngine;
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.transforms.OutboxHeaders;
 
 /**
@@ -33,7 +34,7 @@ import io.outboxrelay.transforms.OutboxHeaders;
  * the connection's thread through the {@link ConfirmTracker}) move it, so each transition is
  * atomic on this object's monitor.
  */
-final class Publication {
+public final class MessageFate {
 
     enum State {
         /** To be published: not yet, or again after a nack or a lost channel. */
@@ -88,7 +89,7 @@ final class Publication {
     private String aggregate;
     private boolean aggregateKnown;
     /** {@link AggregateOrder}'s, set and read only by it under the pipeline's lock: the earlier record of this aggregate not yet known to be settled. */
-    Publication predecessor;
+    MessageFate predecessor;
     /** {@link AggregateOrder}'s: the parked event it waits behind, from the dead-letter table; null when none. */
     String heldBehind;
     /** {@link AggregateOrder}'s: where it came among the records of aggregates it linked. */
@@ -96,7 +97,7 @@ final class Publication {
     /** {@link AggregateOrder}'s: its own event is already in the dead-letter table, unredriven (a record read again after a restart). */
     boolean alreadyParked;
 
-    private Publication(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, State state, Refusal refusal, String reason) {
+    private MessageFate(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, State state, Refusal refusal, String reason) {
         this.event = event;
         this.message = message;
         this.commitMicros = event == null ? 0 : commitMicros(event.value());
@@ -106,23 +107,23 @@ final class Publication {
     }
 
     /** An outbox event to publish. */
-    static Publication of(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message) {
-        return new Publication(event, message, State.PENDING, null, null);
+    static MessageFate of(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message) {
+        return new MessageFate(event, message, State.PENDING, null, null);
     }
 
     /** A record that is not an outbox event: marked processed without publishing. */
-    static Publication ignored(ChangeEvent<SourceRecord, SourceRecord> event) {
-        return new Publication(event, null, State.IGNORED, null, null);
+    static MessageFate ignored(ChangeEvent<SourceRecord, SourceRecord> event) {
+        return new MessageFate(event, null, State.IGNORED, null, null);
     }
 
     /** An outbox row the router could not turn into a message. */
-    static Publication invalid(ChangeEvent<SourceRecord, SourceRecord> event, String reason) {
-        return new Publication(event, null, State.REFUSED, Refusal.INVALID, reason);
+    static MessageFate invalid(ChangeEvent<SourceRecord, SourceRecord> event, String reason) {
+        return new MessageFate(event, null, State.REFUSED, Refusal.INVALID, reason);
     }
 
     /** An outbox event refused before publishing, e.g. larger than the relay will publish. */
-    static Publication refused(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, String reason) {
-        return new Publication(event, message, State.REFUSED, Refusal.UNDELIVERABLE, reason);
+    static MessageFate refused(ChangeEvent<SourceRecord, SourceRecord> event, OutgoingMessage message, String reason) {
+        return new MessageFate(event, message, State.REFUSED, Refusal.UNDELIVERABLE, reason);
     }
 
     /** Numbers it, once, on the engine thread before anyone else sees it. */
@@ -140,8 +141,13 @@ final class Publication {
         return resumeAt.moves();
     }
 
-    long publishingId() {
+    public long publishingId() {
         return publishingId;
+    }
+
+    /** The message to publish; null for an invalid row or a record that is not an event. */
+    public OutgoingMessage message() {
+        return message;
     }
 
     /** Its aggregate id (the record key the router set), as the dead-letter table holds it; null when it has none. */
@@ -201,7 +207,7 @@ final class Publication {
     }
 
     /** The message's body size, which the confirm window counts; 0 for what is not published. */
-    int bytes() {
+    public int bytes() {
         return message == null ? 0 : message.body().length;
     }
 
@@ -236,7 +242,7 @@ final class Publication {
     }
 
     /** Not to be published at all: the broker is known to refuse it. */
-    synchronized void refuse(String why) {
+    public synchronized void refuse(String why) {
         expect(State.PENDING);
         reason = why;
         refusal = Refusal.UNDELIVERABLE;

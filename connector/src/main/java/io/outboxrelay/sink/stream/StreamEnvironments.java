@@ -1,4 +1,4 @@
-package io.outboxrelay.sink;
+package io.outboxrelay.sink.stream;
 
 import java.io.InputStream;
 import java.net.ConnectException;

@@ -1,4 +1,4 @@
-package io.outboxrelay.sink;
+package io.outboxrelay.sink.amqp;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -17,17 +17,21 @@ import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.PossibleAuthenticationFailureException;
 import com.rabbitmq.client.ShutdownSignalException;
 
+import io.outboxrelay.sink.Transport;
+import io.outboxrelay.sink.MessageFate;
+import io.outboxrelay.sink.ConfirmTracker;
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.SinkConfig;
 import io.outboxrelay.credentials.Password;
 
 /**
  * The sink's one connection and confirm-mode channel, opened on demand and replaced after a
- * failure (see {@link BrokerConnectionFactory} for why amqp-client's recovery is off).
+ * failure (see {@link AmqpConnectionFactory} for why amqp-client's recovery is off).
  */
-final class BrokerConnection implements Transport {
+public final class AmqpTransport implements Transport {
 
-    private static final Logger LOG = LoggerFactory.getLogger(BrokerConnection.class);
+    private static final Logger LOG = LoggerFactory.getLogger(AmqpTransport.class);
     private static final Pattern MISSING_EXCHANGE = Pattern.compile("NOT_FOUND - no exchange '([^']*)'");
     private static final Pattern TOO_LARGE = Pattern.compile("message size (\\d+) is larger than (?:configured )?max size (\\d+)");
 
@@ -48,9 +52,9 @@ final class BrokerConnection implements Transport {
     /** When the publish now being written started; 0 when none is. */
     private volatile long writingSinceNanos;
 
-    BrokerConnection(SinkConfig sink, String connectionName, ConfirmTracker tracker) {
+    public AmqpTransport(SinkConfig sink, String connectionName, ConfirmTracker tracker) {
         this.sink = sink;
-        this.factory = BrokerConnectionFactory.forSink(sink);
+        this.factory = AmqpConnectionFactory.forSink(sink);
         this.tracker = tracker;
         this.connectionName = connectionName;
         this.password = sink.password();
@@ -111,14 +115,14 @@ final class BrokerConnection implements Transport {
     }
 
     @Override
-    public void prepare(Publication p) throws IOException, TimeoutException {
-        if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.TOPIC && declaredQueues.add(p.message.routingKey())) {
-            declareQueue(p.message.routingKey(), sink.routingKeyDurable());
+    public void prepare(MessageFate p) throws IOException, TimeoutException {
+        if (sink.autoCreateRoutingKey() && sink.routingKeySource() == SinkConfig.RoutingKeySource.TOPIC && declaredQueues.add(p.message().routingKey())) {
+            declareQueue(p.message().routingKey(), sink.routingKeyDurable());
         }
     }
 
     @Override
-    public String knownRefusal(Publication p) {
+    public String knownRefusal(MessageFate p) {
         // Known to be refused: refusing it here spares a channel close and reconnect per oversized event.
         return brokerMaxMessageSize > 0 && p.bytes() > brokerMaxMessageSize ? tooLarge(p.bytes()) : null;
     }
@@ -130,13 +134,13 @@ final class BrokerConnection implements Transport {
     }
 
     @Override
-    public String refusalAfter(String failure, Publication p) {
+    public String refusalAfter(String failure, MessageFate p) {
         Matcher tooLarge = TOO_LARGE.matcher(failure);
         if (tooLarge.find()) {
             brokerMaxMessageSize = Long.parseLong(tooLarge.group(2));
         }
         Matcher missing = MISSING_EXCHANGE.matcher(failure);
-        if (missing.find() && missing.group(1).equals(p.message.exchange())) {
+        if (missing.find() && missing.group(1).equals(p.message().destination())) {
             return "unroutable: exchange '" + missing.group(1) + "' does not exist";
         }
         return knownRefusal(p);
@@ -148,13 +152,13 @@ final class BrokerConnection implements Transport {
 
     /** Publishes with mandatory=true; the tracker learns the delivery tag first, so even an immediate confirm finds it. */
     @Override
-    public boolean publish(Publication p) throws IOException, TimeoutException {
+    public boolean publish(MessageFate p) throws IOException, TimeoutException {
         Channel ch = channel();
         tracker.published(generation, ch.getNextPublishSeqNo(), p);
-        OutgoingMessage m = p.message;
+        OutgoingMessage m = p.message();
         writingSinceNanos = System.nanoTime();
         try {
-            ch.basicPublish(m.exchange(), m.routingKey(), true, m.properties(), m.body());
+            ch.basicPublish(m.destination(), m.routingKey(), true, m.properties(), m.body());
         }
         finally {
             writingSinceNanos = 0;

@@ -1,4 +1,4 @@
-package io.outboxrelay.leader;
+package io.outboxrelay.leadership;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package io.outboxrelay.deadletter;
+package io.outboxrelay.sink.amqp;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -14,6 +14,8 @@ import com.rabbitmq.client.ConfirmListener;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 
+import io.outboxrelay.message.OutgoingMessage;
+import io.outboxrelay.deadletter.Republisher;
 import io.outboxrelay.audit.ConnectionAudit;
 
 /**
@@ -91,7 +93,7 @@ public final class AmqpRepublisher implements Republisher {
                 unsettled.put(channel.getNextPublishSeqNo(), i);
             }
             var m = messages.get(i).message();
-            channel.basicPublish(m.exchange(), m.routingKey(), true, m.properties(), m.body());
+            channel.basicPublish(m.destination(), m.routingKey(), true, m.properties(), m.body());
         }
         long deadline = System.nanoTime() + confirmTimeout.toNanos();
         synchronized (unsettled) {

@@ -1,4 +1,4 @@
-package io.outboxrelay.source;
+package io.outboxrelay.config;
 
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -25,7 +25,7 @@ public record ShardFilter(String keyColumn, int index, int count) {
             Pattern.CASE_INSENSITIVE);
 
     public String expression() {
-        return "(hashtext(coalesce(" + OutboxPublication.quote(keyColumn) + "::text, '')) & 2147483647) % " + count + " = " + index;
+        return "(hashtext(coalesce(" + SqlIdentifiers.quote(keyColumn) + "::text, '')) & 2147483647) % " + count + " = " + index;
     }
 
     /** Whether a printed filter places rows with a NULL key too; one made by an older relay places them on no shard. */

@@ -1,4 +1,4 @@
-package io.outboxrelay.sink;
+package io.outboxrelay.sink.stream;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;

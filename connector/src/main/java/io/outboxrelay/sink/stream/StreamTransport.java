@@ -1,4 +1,4 @@
-package io.outboxrelay.sink;
+package io.outboxrelay.sink.stream;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -22,6 +22,10 @@ import com.rabbitmq.stream.Producer;
 import com.rabbitmq.stream.ProducerBuilder;
 import com.rabbitmq.stream.StreamException;
 
+import io.outboxrelay.sink.Transport;
+import io.outboxrelay.sink.MessageFate;
+import io.outboxrelay.sink.ConfirmTracker;
+import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.config.StreamSinkConfig;
 
 /**
@@ -38,9 +42,9 @@ import io.outboxrelay.config.StreamSinkConfig;
  * higher ids than the failed ones, and once the broker stored them it would drop the failed ones,
  * published again, as duplicates: whatever of them never reached the broker would be lost.
  */
-final class StreamConnection implements Transport {
+public final class StreamTransport implements Transport {
 
-    private static final Logger LOG = LoggerFactory.getLogger(StreamConnection.class);
+    private static final Logger LOG = LoggerFactory.getLogger(StreamTransport.class);
     /** How long a stream that could not be created is taken as missing before creating it is tried again. */
     private static final Duration RETRY_CREATE = Duration.ofSeconds(10);
 
@@ -75,7 +79,7 @@ final class StreamConnection implements Transport {
         final AtomicBoolean failed = new AtomicBoolean();
     }
 
-    StreamConnection(StreamSinkConfig config, String connectionName, ConfirmTracker tracker, long storedWatermark) {
+    public StreamTransport(StreamSinkConfig config, String connectionName, ConfirmTracker tracker, long storedWatermark) {
         this.config = config;
         this.tracker = tracker;
         this.connectionName = connectionName;
@@ -99,13 +103,13 @@ final class StreamConnection implements Transport {
     }
 
     @Override
-    public void prepare(Publication p) {
+    public void prepare(MessageFate p) {
         // Streams are made when their producer is (see producer()).
     }
 
     @Override
-    public boolean publish(Publication p) throws IOException {
-        String stream = p.message.exchange();
+    public boolean publish(MessageFate p) throws IOException {
+        String stream = p.message().destination();
         Producer producer;
         try {
             producer = producer(stream);
@@ -125,7 +129,7 @@ final class StreamConnection implements Transport {
             throw new IOException("publishing to stream '" + stream + "' stopped: a message of this connection failed");
         }
         long tag = ++nextTag;
-        Message message = StreamMessages.of(producer.messageBuilder().publishingId(p.publishingId()), p.message);
+        Message message = StreamMessages.of(producer.messageBuilder().publishingId(p.publishingId()), p.message());
         tracker.published(gen, tag, p);
         try {
             producer.send(message, status -> confirmed(gen, tag, status, on));
@@ -165,7 +169,7 @@ final class StreamConnection implements Transport {
      * close of an open producer would wait for: closed from another thread.
      */
     private void stopSending(Sending on, short code) {
-        Runnable close = () -> on.producers.forEach(StreamConnection::closeQuietly);
+        Runnable close = () -> on.producers.forEach(StreamTransport::closeQuietly);
         boolean clientCode = code == Constants.CODE_PUBLISH_CONFIRM_TIMEOUT || code == Constants.CODE_PRODUCER_NOT_AVAILABLE
                 || code == Constants.CODE_PRODUCER_CLOSED || code == Constants.CODE_MESSAGE_ENQUEUEING_FAILED;
         if (clientCode) {
@@ -191,8 +195,8 @@ final class StreamConnection implements Transport {
     }
 
     @Override
-    public String knownRefusal(Publication p) {
-        Missing m = missing.get(p.message.exchange());
+    public String knownRefusal(MessageFate p) {
+        Missing m = missing.get(p.message().destination());
         return m != null && System.nanoTime() - m.untilNanos < 0 ? m.reason : null;
     }
 
@@ -203,7 +207,7 @@ final class StreamConnection implements Transport {
     }
 
     @Override
-    public String refusalAfter(String failure, Publication p) {
+    public String refusalAfter(String failure, MessageFate p) {
         return knownRefusal(p);
     }
 
@@ -240,7 +244,7 @@ final class StreamConnection implements Transport {
 
     @Override
     public void reset() {
-        producers.values().forEach(StreamConnection::closeQuietly);
+        producers.values().forEach(StreamTransport::closeQuietly);
         producers.clear();
         sending = new Sending();
         generation = -1;

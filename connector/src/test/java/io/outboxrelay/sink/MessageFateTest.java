@@ -7,37 +7,39 @@ import org.junit.jupiter.api.Test;
 
 import com.rabbitmq.client.AMQP;
 
-/** The transitions of a message's fate: what may follow what, and what may be marked processed. */
-class PublicationTest {
+import io.outboxrelay.message.OutgoingMessage;
 
-    private static Publication event() {
-        return Publication.of(null, new OutgoingMessage("x", "k", new AMQP.BasicProperties.Builder().messageId("m").build(), new byte[7]));
+/** The transitions of a message's fate: what may follow what, and what may be marked processed. */
+class MessageFateTest {
+
+    private static MessageFate event() {
+        return MessageFate.of(null, new OutgoingMessage("x", "k", new AMQP.BasicProperties.Builder().messageId("m").build(), new byte[7]));
     }
 
     @Test
     void aConfirmedMessageBecomesDone() {
-        Publication p = event();
-        assertThat(p.state()).isEqualTo(Publication.State.PENDING);
+        MessageFate p = event();
+        assertThat(p.state()).isEqualTo(MessageFate.State.PENDING);
         assertThat(p.markable()).isFalse();
         p.published(1);
-        assertThat(p.state()).isEqualTo(Publication.State.IN_FLIGHT);
+        assertThat(p.state()).isEqualTo(MessageFate.State.IN_FLIGHT);
         assertThat(p.markable()).isFalse();
         p.acked();
-        assertThat(p.state()).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p.state()).isEqualTo(MessageFate.State.CONFIRMED);
         p.done();
-        assertThat(p.state()).isEqualTo(Publication.State.DONE);
+        assertThat(p.state()).isEqualTo(MessageFate.State.DONE);
         assertThat(p.bytes()).isEqualTo(7);
     }
 
     @Test
     void aReturnedMessageIsRefusedAtItsAckAndOnlyMarkableOnceParked() {
-        Publication p = event();
+        MessageFate p = event();
         p.published(1);
         p.returned("unroutable: 312 NO_ROUTE");
         assertThat(p.markable()).isFalse();
         p.acked();
-        assertThat(p.state()).isEqualTo(Publication.State.REFUSED);
-        assertThat(p.refusal()).isEqualTo(Publication.Refusal.UNDELIVERABLE);
+        assertThat(p.state()).isEqualTo(MessageFate.State.REFUSED);
+        assertThat(p.refusal()).isEqualTo(MessageFate.Refusal.UNDELIVERABLE);
         assertThat(p.markable()).as("refused, but its dead letter is not written yet").isFalse();
         assertThatThrownBy(p::done).isInstanceOf(IllegalStateException.class).hasMessageContaining("REFUSED");
         p.parked();
@@ -48,25 +50,25 @@ class PublicationTest {
 
     @Test
     void aNackOrALostChannelSendsItBackToPendingAndForgetsAReturn() {
-        Publication p = event();
+        MessageFate p = event();
         p.published(1);
         p.returned("unroutable");
         p.rewound();
-        assertThat(p.state()).isEqualTo(Publication.State.PENDING);
+        assertThat(p.state()).isEqualTo(MessageFate.State.PENDING);
         assertThat(p.reason()).isNull();
         p.published(5);
         assertThat(p.sequence()).isEqualTo(5);
         p.acked();
-        assertThat(p.state()).isEqualTo(Publication.State.CONFIRMED);
+        assertThat(p.state()).isEqualTo(MessageFate.State.CONFIRMED);
     }
 
     @Test
     void invalidRowsAndOversizedMessagesStartRefusedAndNeverPublish() {
-        Publication invalid = Publication.invalid(null, "the payload column 'payload' is null");
-        assertThat(invalid.state()).isEqualTo(Publication.State.REFUSED);
-        assertThat(invalid.refusal()).isEqualTo(Publication.Refusal.INVALID);
+        MessageFate invalid = MessageFate.invalid(null, "the payload column 'payload' is null");
+        assertThat(invalid.state()).isEqualTo(MessageFate.State.REFUSED);
+        assertThat(invalid.refusal()).isEqualTo(MessageFate.Refusal.INVALID);
         assertThatThrownBy(() -> invalid.published(1)).isInstanceOf(IllegalStateException.class);
-        Publication large = event();
+        MessageFate large = event();
         large.refuse("too large");
         assertThatThrownBy(() -> large.published(1)).isInstanceOf(IllegalStateException.class);
         assertThat(large.markable()).isFalse();
@@ -74,7 +76,7 @@ class PublicationTest {
 
     @Test
     void aRecordThatIsNoEventIsMarkableAtOnce() {
-        Publication heartbeat = Publication.ignored(null);
+        MessageFate heartbeat = MessageFate.ignored(null);
         assertThat(heartbeat.markable()).isTrue();
         assertThat(heartbeat.bytes()).isZero();
         heartbeat.done();
@@ -83,7 +85,7 @@ class PublicationTest {
 
     @Test
     void aLateAckCannotConfirmWhatWasNeverPublished() {
-        Publication p = event();
+        MessageFate p = event();
         assertThatThrownBy(p::acked).isInstanceOf(IllegalStateException.class).hasMessageContaining("PENDING");
         assertThatThrownBy(p::parked).isInstanceOf(IllegalStateException.class);
     }

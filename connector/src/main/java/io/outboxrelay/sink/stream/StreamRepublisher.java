@@ -1,4 +1,4 @@
-package io.outboxrelay.deadletter;
+package io.outboxrelay.sink.stream;
 
 import java.io.IOException;
 import java.util.BitSet;
@@ -14,9 +14,9 @@ import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.Producer;
 import com.rabbitmq.stream.StreamException;
 
+import io.outboxrelay.message.OutgoingMessage;
+import io.outboxrelay.deadletter.Republisher;
 import io.outboxrelay.config.StreamSinkConfig;
-import io.outboxrelay.sink.StreamEnvironments;
-import io.outboxrelay.sink.StreamMessages;
 
 /**
  * Publishes again to the stream (or super stream, routed by the aggregate id as the sink does)
@@ -58,7 +58,7 @@ public final class StreamRepublisher implements Republisher {
         for (int i = 0; i < batch.size(); i++) {
             int position = i;
             Message m = batch.get(i);
-            Producer producer = producer(m.message().exchange());
+            Producer producer = producer(m.message().destination());
             producer.send(StreamMessages.of(producer.messageBuilder().publishingId(m.publishingId()), m.message()), status -> {
                 if (!status.isConfirmed()) {
                     synchronized (refused) {

@@ -1,4 +1,4 @@
-package io.outboxrelay.sink;
+package io.outboxrelay.sink.stream;
 
 import java.math.BigDecimal;
 import java.util.Date;
@@ -6,6 +6,7 @@ import java.util.Date;
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.stream.Message;
 import com.rabbitmq.stream.MessageBuilder;
+import io.outboxrelay.message.OutgoingMessage;
 
 /** One mapping from the message the AMQP sink would publish to the one a stream stores: for the stream sink and for redrive. */
 public final class StreamMessages {

@@ -15,10 +15,46 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openjdk-17-jdk-headless maven
 fi
 
+# Each phase's duration is printed at its end and in a summary on every exit, green or red, so a phase that grows past
+# its budget shows in every run; the trixie servers are stopped and their root unmounted on every exit too.
+PHASES=()
+PHASE=""
+PHASE_STARTED=0
+TRIXIE_STARTED=0
+phase() { # name budget-minutes
+  end_phase ok
+  PHASE="$1"; PHASE_BUDGET="$2"; PHASE_STARTED=$SECONDS
+  echo "test.sh: phase '$PHASE' (budget ${PHASE_BUDGET} min)"
+}
+end_phase() { # outcome
+  [ -n "$PHASE" ] || return 0
+  local took=$((SECONDS - PHASE_STARTED)) line
+  line="$(printf "%-28s %3dm%02ds  %-6s (budget %s min)%s" "$PHASE" $((took / 60)) $((took % 60)) "$1" "$PHASE_BUDGET" \
+    "$([ "$took" -gt $((PHASE_BUDGET * 60)) ] && echo '  OVER BUDGET')")"
+  PHASES+=("$line")
+  echo "test.sh: phase $line"
+  PHASE=""
+}
+on_exit() {
+  local rc=$?
+  end_phase "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)"
+  if [ "$TRIXIE_STARTED" = 1 ]; then
+    bash deploy/local/trixie.sh down || echo "test.sh: trixie.sh down failed; see above"
+  fi
+  echo "test.sh: phase times (total $((SECONDS / 60))m$(printf %02d $((SECONDS % 60)))s):"
+  printf '  %s\n' "${PHASES[@]}"
+  exit "$rc"
+}
+trap on_exit EXIT
+
+phase "services" 2
 bash deploy/local/services.sh
+phase "main (mvn verify)" 15
 mvn -B verify "$@"
+phase "deploy/ validation" 2
 bash deploy/validate.sh
 
+phase "demo" 3
 echo "test.sh: running the demo (deploy/local/demo.sh) as a new user would"
 demo_out="$(bash deploy/local/demo.sh 2>&1)" || { printf '%s\n' "$demo_out"; echo "test.sh: the demo failed"; exit 1; }
 printf '%s\n' "$demo_out" | tail -n 12
@@ -35,8 +71,11 @@ echo "demo: 5 events delivered, no FAIL line, no slot left behind"
 
 IT_ONLY=(-Dtest=none -Dsurefire.failIfNoSpecifiedTests=false -Dfailsafe.failIfNoSpecifiedTests=false)
 if [ "${TRIXIE:-1}" != "0" ]; then
-  echo "test.sh: the stream, super stream, relay, fault and stream inbox tests against Debian trixie's RabbitMQ 4.0 and PostgreSQL 17"
+  phase "trixie servers up" 8
+  TRIXIE_STARTED=1
   bash deploy/local/trixie.sh up
+  phase "RabbitMQ 4.0 + PostgreSQL 17" 8
+  echo "test.sh: the stream, super stream, relay, fault and stream inbox tests against Debian trixie's RabbitMQ 4.0 and PostgreSQL 17"
   (
     eval "$(bash deploy/local/trixie.sh env)"
     # rabbitmq4 not excluded: the super stream tests run here, and must pass. The storms run in the next phase.
@@ -48,14 +87,15 @@ fi
 # The storms, a phase of their own so that each phase above stays short: random SIGKILLs under mixed writes into both sinks
 # (CrashAnywhereIT), stream connections cut, walsenders terminated and PostgreSQL restarted under load into a stream
 # (StreamFaultsIT), a leader frozen, cut off, held back by RabbitMQ and PostgreSQL restarted under it (FailoverIT).
+phase "storms, PG 15 + RabbitMQ 3.10" 8
 echo "test.sh: the storms (tests tagged storm) against PostgreSQL 15 and RabbitMQ 3.10"
 mvn -B verify -pl connector -am "${IT_ONLY[@]}" -Dit.groups=storm -Dit.excludedGroups= "$@"
 if [ "${TRIXIE:-1}" != "0" ]; then
+  phase "storms, PG 17 + RabbitMQ 4.0" 8
   echo "test.sh: the crash and stream storms against PostgreSQL 17 and RabbitMQ 4.0 (10 kills per sink: 15 ran against PostgreSQL 15)"
   (
     eval "$(bash deploy/local/trixie.sh env)"
     OUTBOX_RELAY_CRASH_KILLS=10 mvn -B verify -pl connector -am "${IT_ONLY[@]}" \
       -Dit.test=CrashAnywhereIT,StreamFaultsIT -Dit.groups=storm -Dit.excludedGroups= "$@"
   )
-  bash deploy/local/trixie.sh down
 fi

@@ -9,7 +9,7 @@
 #
 # Usage: deploy/local/trixie.sh [up|down|env|rabbitmqctl ARGS…|pg-stop|pg-start|status]
 #   up           build the root when missing, start both servers, wait until they answer (idempotent)
-#   down         stop both servers
+#   down         stop both servers and unmount what up mounted (/proc, /sys, /dev, /dev/pts in the root)
 #   env          print the OUTBOX_RELAY_TEST_* switches that point the integration tests at them
 #   rabbitmqctl  run trixie's rabbitmqctl against the RabbitMQ 4.0 node
 #   pg-stop / pg-start   stop (fast) / start the PostgreSQL 17 server (used by the fault tests)
@@ -45,6 +45,17 @@ mounts() {
   mount_once /sys /sys
   mount_once /dev /dev
   mount_once /dev/pts /dev/pts
+}
+
+# What mounts() mounted, innermost first, so the root can be removed or cleaned once the servers are down. A mount
+# still busy (a server's last process not gone yet) is detached lazily: gone from view now, freed when let go.
+unmounts() {
+  local m
+  for m in /dev/pts /dev /sys /proc; do
+    if mountpoint -q "$ROOT$m" 2>/dev/null; then
+      umount "$ROOT$m" 2>/dev/null || umount -l "$ROOT$m" || die "cannot unmount $ROOT$m"
+    fi
+  done
 }
 
 # The archive this machine's own apt installs its release from (its sources.list or deb822 .sources),
@@ -152,8 +163,12 @@ case "${1:-up}" in
     log "PostgreSQL 17 on 127.0.0.1:$PG_PORT and RabbitMQ 4.0 on 127.0.0.1:$AMQP_PORT (streams :$STREAM_PORT) are ready"
     ;;
   down)
-    rabbit_running && rabbitctl -q stop || true
-    pg_ctl status >/dev/null 2>&1 && pg_ctl -m fast stop >/dev/null || true
+    # Nothing to stop in a root never built (a run that failed before the trixie phase calls this too).
+    if [ -x "$ROOT/usr/sbin/rabbitmq-server" ] && mountpoint -q "$ROOT/proc" 2>/dev/null; then
+      rabbit_running && rabbitctl -q stop || true
+      pg_ctl status >/dev/null 2>&1 && pg_ctl -m fast stop >/dev/null || true
+    fi
+    unmounts
     ;;
   env)
     self="$(cd "$(dirname "$0")" && pwd)/trixie.sh"

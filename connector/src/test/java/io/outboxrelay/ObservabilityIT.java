@@ -23,6 +23,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.testing.RelayFiles;
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ServerControl;
@@ -39,6 +40,8 @@ class ObservabilityIT {
 
     /** Trust authentication accepts any password, so a secret can be configured and looked for in the logs. */
     private static final String SECRET = "pg-s3cret-" + System.nanoTime();
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
 
     @TempDir
     Path dir;
@@ -97,16 +100,19 @@ class ObservabilityIT {
             RelayHarness.insert(db, new String[] { "invoice", "i-1", "InvoiceSent", "{\"n\": 0}" });
             recorder.awaitAtLeast(20, Duration.ofSeconds(60));
 
-            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-                assertThat(relay.metric("outbox_relay_events_confirmed_total" + sample)).isEqualTo(21);
-                assertThat(relay.metric("outbox_relay_events_published_total" + sample)).isEqualTo(21);
-                assertThat(relay.metric("outbox_relay_events_returned_total" + sample)).isEqualTo(1);
-                assertThat(relay.metric("outbox_relay_events_dead_lettered_total" + sample)).isEqualTo(1);
-                assertThat(relay.metric("outbox_relay_dead_letters{relay=\"observed\"}")).isEqualTo(1);
-                assertThat(relay.metric("outbox_relay_slot_active{relay=\"observed\"}")).isEqualTo(1);
-                assertThat(relay.metric("outbox_relay_slot_retained_wal_bytes{relay=\"observed\"}")).isGreaterThan(0);
-                assertThat(relay.metric("outbox_relay_offset_lsn{relay=\"observed\"}")).isGreaterThan(0);
-            });
+            // Each counter only rises to its expected value, so their sum reaches 45 when each has; the slot's gauges come with a poll.
+            Progress.until("the event counters to sum to 45 and the slot gauges to be set", STALL,
+                    () -> (long) (relay.metric("outbox_relay_events_confirmed_total" + sample) + relay.metric("outbox_relay_events_published_total" + sample)
+                            + relay.metric("outbox_relay_events_returned_total" + sample) + relay.metric("outbox_relay_events_dead_lettered_total" + sample)
+                            + relay.metric("outbox_relay_dead_letters{relay=\"observed\"}")),
+                    counted -> counted >= 21 + 21 + 1 + 1 + 1 && relay.metric("outbox_relay_slot_active{relay=\"observed\"}") == 1
+                            && relay.metric("outbox_relay_slot_retained_wal_bytes{relay=\"observed\"}") > 0
+                            && relay.metric("outbox_relay_offset_lsn{relay=\"observed\"}") > 0);
+            assertThat(relay.metric("outbox_relay_events_confirmed_total" + sample)).isEqualTo(21);
+            assertThat(relay.metric("outbox_relay_events_published_total" + sample)).isEqualTo(21);
+            assertThat(relay.metric("outbox_relay_events_returned_total" + sample)).isEqualTo(1);
+            assertThat(relay.metric("outbox_relay_events_dead_lettered_total" + sample)).isEqualTo(1);
+            assertThat(relay.metric("outbox_relay_dead_letters{relay=\"observed\"}")).isEqualTo(1);
             String metrics = relay.get("/q/metrics").body();
             assertThat(metrics).contains("outbox_relay_confirm_latency_seconds_bucket", "outbox_relay_commit_to_confirm_latency_seconds_count",
                     "outbox_relay_batch_size_records_count", "outbox_relay_slot_lag_bytes", "outbox_relay_in_flight",
@@ -119,7 +125,7 @@ class ObservabilityIT {
             String watermark = ServerControl.raiseMemoryAlarm();
             try {
                 RelayHarness.insert(db, new String[] { "order", "o-blocked", "OrderPlaced", "{\"n\": 100}" });
-                await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+                await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
                     RelayProcess.Answer ready = relay.get("/q/health/ready");
                     assertThat(ready.status()).isEqualTo(503);
                     assertThat(ready.body()).contains("RabbitMQ blocks publishing");
@@ -130,7 +136,7 @@ class ObservabilityIT {
             finally {
                 ServerControl.clearMemoryAlarm(watermark);
             }
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(relay.get("/q/health/ready").status()).isEqualTo(200));
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(relay.get("/q/health/ready").status()).isEqualTo(200));
             List<Delivery> all = recorder.awaitAtLeast(21, Duration.ofSeconds(30));
             assertThat(all).hasSize(21);
 

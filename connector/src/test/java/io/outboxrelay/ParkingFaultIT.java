@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ServerControl;
@@ -40,6 +41,11 @@ class ParkingFaultIT {
     static final TestBroker broker = new TestBroker();
 
     private static final String TABLE = "fate_outbox";
+    /**
+     * How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. Long here:
+     * a dead-letter table that refused rows is tried again up to 30 s later, and PostgreSQL is stopped under the relay.
+     */
+    private static final Duration STALL = Duration.ofSeconds(60);
 
     @TempDir
     Path dir;
@@ -74,17 +80,18 @@ class ParkingFaultIT {
             String unroutable = insert("nowhere", name + "-x", "{\"lost\": 1}");
             String invalid = insert("order", name + "-y", null);
             write(name + "-b", 100);
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(relay.get("/q/health/ready").body())
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(relay.get("/q/health/ready").body())
                     .contains("cannot write the dead-letter table outbox_relay_dead_letter (relay.dead-letter.table)"));
             assertThat(relay.metric("outbox_relay_dead_letter_failing{relay=\"" + name + "\"}")).isEqualTo(1.0);
             assertThat(relay.log()).contains("Cannot park outbox event " + unroutable, "Nothing from this event on is marked processed");
             assertThat(parked(name)).as("nothing parked while the table refuses").isEmpty();
 
             db.execute("ALTER TABLE outbox_relay_dead_letter DROP CONSTRAINT refuse_" + tag(name));
-            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(parked(name)).containsKeys(unroutable, invalid));
+            Progress.atLeast("dead-letter rows of the unroutable event and the invalid row", 2, STALL,
+                    () -> parked(name).keySet().stream().filter(Set.of(unroutable, invalid)::contains).count());
             Set<String> committed = committed(name + "-a", name + "-b");
             DeliveryCheck check = DeliveryCheck.of(recorder.awaitIds(committed, Duration.ofSeconds(60)), committed);
-            await().atMost(Duration.ofSeconds(10)).until(() -> relay.get("/q/health/ready").status() == 200);
+            await().atMost(Duration.ofSeconds(60)).until(() -> relay.get("/q/health/ready").status() == 200);
             FaultIT.report("dead-letter table refusing rows (CHECK constraint) while an unroutable event and an invalid row arrive mid-stream, "
                     + "then the constraint dropped: both parked, " + check);
             assertThat(check.lost()).isZero();
@@ -109,7 +116,7 @@ class ParkingFaultIT {
             String unroutable = insert("nowhere", name + "-x", "{\"lost\": 1}");
             recorder.awaitIds(committed(name + "-a"), Duration.ofSeconds(60));
             RelayProcess first = relay;
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(first.log()).contains("Cannot park outbox event " + unroutable));
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(first.log()).contains("Cannot park outbox event " + unroutable));
             Thread.sleep(1_500);
             relay.kill();
 
@@ -153,7 +160,7 @@ class ParkingFaultIT {
             String unroutable = insert("nowhere", name + "-x", "{\"lost\": 1}");
             String invalid = insert("order", name + "-y", null);
             write(name + "-b", 100);
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(relay.log()).contains("Cannot park outbox event " + unroutable,
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(relay.log()).contains("Cannot park outbox event " + unroutable,
                     "permission denied for table outbox_relay_dead_letter"));
 
             ServerControl.stopPostgres();
@@ -163,7 +170,8 @@ class ParkingFaultIT {
             assertThat(parked(name)).isEmpty();
 
             db.execute("GRANT INSERT ON outbox_relay_dead_letter TO " + role);
-            await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> assertThat(parked(name)).containsKeys(unroutable, invalid));
+            Progress.atLeast("dead-letter rows of the unroutable event and the invalid row", 2, STALL,
+                    () -> parked(name).keySet().stream().filter(Set.of(unroutable, invalid)::contains).count());
             Set<String> committed = committed(name + "-a", name + "-b");
             DeliveryCheck check = DeliveryCheck.of(recorder.awaitIds(committed, Duration.ofSeconds(90)), committed);
             FaultIT.report("relay as a least-privilege role: INSERT on the dead-letter table revoked while an unroutable event and an invalid row "
@@ -190,7 +198,7 @@ class ParkingFaultIT {
             String unroutable = insert("nowhere", name + "-x", "{\"agg\": \"" + name + "-x\", \"seq\": 0}");
             recorder.awaitIds(committed(name + "-a"), Duration.ofSeconds(60));
             RelayProcess first = relay;
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(first.log())
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(first.log())
                     .contains("outbox event " + unroutable + " was refused by RabbitMQ", "relay.on-unroutable=fail"));
             assertThat(parked(name)).as("fail means not parked").isEmpty();
             relay.stop();
@@ -223,7 +231,7 @@ class ParkingFaultIT {
             String invalid = insert("order", name + "-y", null);
             write(name + "-b", 100);
             RelayProcess first = relay;
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(first.log())
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(first.log())
                     .contains("outbox event " + invalid + " cannot be published", "relay.on-invalid=fail"));
             Thread.sleep(2_000);
             assertThat(recorder.deliveries().stream().map(d -> d.getProperties().getMessageId()))
@@ -246,7 +254,7 @@ class ParkingFaultIT {
 
     private static void write(String prefix, int events) throws Exception {
         try (OutboxWriter writer = OutboxWriter.start(db::connect, TABLE, prefix, 5, events, 1_000)) {
-            assertThat(writer.join(60_000)).isTrue();
+            writer.awaitDone(STALL);
         }
     }
 

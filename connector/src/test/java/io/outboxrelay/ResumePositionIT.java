@@ -1,7 +1,6 @@
 package io.outboxrelay;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import java.io.StringReader;
 import java.nio.file.Path;
@@ -31,6 +30,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.GetResponse;
 
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.RelayProcess;
@@ -53,6 +53,8 @@ class ResumePositionIT {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int COPY_ROWS = 100;
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
 
     @TempDir
     Path dir;
@@ -136,7 +138,7 @@ class ResumePositionIT {
             ch.queueBind(queue, exchange, "#");
         }
         try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
-            await().atMost(Duration.ofSeconds(30)).until(() -> messages(queue) == k);
+            Progress.exactly("messages in the queue that takes " + k, k, STALL, () -> messages(queue));
             // The relay now publishes row k+1 again and again with back-off; many flush intervals pass, so row k's offset is stored.
             Thread.sleep(2_000);
             assertThat(messages(queue)).as("the queue takes no more than k").isEqualTo(k);
@@ -193,7 +195,7 @@ class ResumePositionIT {
 
             RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
             long stored = commitEnd;
-            await().atMost(Duration.ofSeconds(30)).until(() -> storedLsn(name) == stored);
+            Progress.exactly("the stored offset's LSN", stored, STALL, () -> storedLsn(name));
             relay.kill();
             t2.commit();
             try (RelayProcess again = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {

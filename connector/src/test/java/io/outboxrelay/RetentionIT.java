@@ -1,7 +1,6 @@
 package io.outboxrelay;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -18,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import io.outboxrelay.cli.CliRun;
 import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.RelayProcess;
@@ -36,6 +36,9 @@ class RetentionIT {
     static final TestDatabase db = new TestDatabase();
     @RegisterExtension
     static final TestBroker broker = new TestBroker();
+
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
 
     @TempDir
     Path dir;
@@ -57,7 +60,7 @@ class RetentionIT {
 
     private static Set<String> write(String prefix, int events) throws Exception {
         try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", prefix, 5, events, 0)) {
-            assertThat(writer.join(60_000)).isTrue();
+            writer.awaitDone(STALL);
         }
         return OutboxWriter.committedIds(db::connect, "outbox_event", prefix);
     }
@@ -100,7 +103,7 @@ class RetentionIT {
                 Set<String> first = write("ret-a", 200);
                 recorder.awaitIds(first, Duration.ofSeconds(60));
             }
-            await().atMost(Duration.ofSeconds(30)).until(() -> rows("ret-a") == 0);
+            Progress.exactly("outbox rows of ret-a left", 0, STALL, () -> rows("ret-a"));
             assertThat(relay.metric("outbox_relay_outbox_rows_deleted_total{relay=\"retained\"}")).isEqualTo(200);
 
             ServerControl.stopRabbitMq();
@@ -116,7 +119,7 @@ class RetentionIT {
             try (QueueRecorder again = broker.record(queue)) {
                 again.awaitIds(second, Duration.ofSeconds(60));
             }
-            await().atMost(Duration.ofSeconds(30)).until(() -> rows("ret-b") == 0);
+            Progress.exactly("outbox rows of ret-b left", 0, STALL, () -> rows("ret-b"));
             assertThat(relay.log()).contains("Outbox retention: rows older than 1 ms and behind the stored offset are deleted every 300 ms");
         }
     }

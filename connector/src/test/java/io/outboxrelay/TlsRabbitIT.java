@@ -46,6 +46,9 @@ class TlsRabbitIT {
     @RegisterExtension
     static final TestBroker unused = new TestBroker();
 
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
+
     @TempDir
     static Path dir;
 
@@ -103,7 +106,7 @@ class TlsRabbitIT {
         String out = check(trusting(config("tls-wrong-host", "127.0.0.1")));
         assertThat(out).contains("[FAIL] RabbitMQ at 127.0.0.1:" + rabbit.port() + "/ as guest refused:").contains("127.0.0.1");
         try (RelayProcess relay = RelayProcess.start(dir, trusting(config("tls-wrong-host", "127.0.0.1")))) {
-            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(relay.log())
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(relay.log())
                     .contains("cannot connect to RabbitMQ (debezium.sink.rabbitmq.connection.*)")
                     .contains("RabbitMQ connection refused for outbox-relay tls-wrong-host: 127.0.0.1:" + rabbit.port() + "/ as guest, TLS: "
                             + "No subject alternative names matching IP address 127.0.0.1 found"));
@@ -157,7 +160,7 @@ class TlsRabbitIT {
         assertThat(check(config)).contains("[ OK ] stream connection is TLS, server certificate and host name verified").doesNotContain("[FAIL]");
         try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
             try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "tls-stream-sni", 5, 100, 500)) {
-                assertThat(writer.join(60_000)).isTrue();
+                writer.awaitDone(STALL);
             }
             Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "tls-stream-sni-");
             DeliveryCheck check = DeliveryCheck.ofStream(readStream("tls-stream-sni", committed.size()), committed);
@@ -193,7 +196,7 @@ class TlsRabbitIT {
         }
         try (QueueRecorder recorder = QueueRecorder.on(consumer, queue); RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
             try (OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", name, 5, 100, 500)) {
-                assertThat(writer.join(60_000)).isTrue();
+                writer.awaitDone(STALL);
             }
             Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", name + "-");
             DeliveryCheck check = DeliveryCheck.of(recorder.awaitIds(committed, Duration.ofSeconds(60)), committed);

@@ -48,9 +48,9 @@ class CheckCommandIT {
         config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-busy", "topic"));
         try (io.outboxrelay.RelayHarness relay = io.outboxrelay.RelayHarness.start(db, dir, config)) {
             // The slot is active for a moment while Debezium creates it, then free until streaming starts: wait for the stream itself.
-            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> relay.supervisor().notReadyReason() == null);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60)).until(() -> relay.supervisor().notReadyReason() == null);
             // Ready can come a moment before the walsender starts streaming: wait for PostgreSQL to say the slot is in use.
-            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> {
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60)).until(() -> {
                 try (java.sql.Connection c = db.connect(); java.sql.Statement s = c.createStatement();
                         java.sql.ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_replication r JOIN pg_replication_slots p ON p.active_pid = r.pid "
                                 + "WHERE p.slot_name = 'checked_busy'")) {

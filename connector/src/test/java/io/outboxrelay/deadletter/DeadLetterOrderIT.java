@@ -27,6 +27,7 @@ import com.rabbitmq.client.Delivery;
 
 import io.outboxrelay.testing.DeliveryCheck;
 import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.RelayProcess;
@@ -58,6 +59,8 @@ class DeadLetterOrderIT {
     private static final int EVENTS = 50;
     /** The one of the 50 that cannot be delivered. */
     private static final int STUCK = 25;
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
 
     @TempDir
     Path dir;
@@ -75,14 +78,14 @@ class DeadLetterOrderIT {
             try (RelayProcess relay = RelayProcess.start(dir, amqp.config).awaitReady(Duration.ofSeconds(60))) {
                 writeInterleaved(held, "keep-free-1", "keep-free-2");
                 // The free aggregates all arrive, without waiting for anything of the held one.
-                await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), "keep-free-1").size() == EVENTS
-                        && seqs(recorder.deliveries(), "keep-free-2").size() == EVENTS);
-                await().atMost(Duration.ofSeconds(30)).until(() -> parked("keep", held) == EVENTS - STUCK + 1);
+                Progress.exactly("events of keep-free-1 and keep-free-2 delivered", 2 * EVENTS, STALL,
+                        () -> seqs(recorder.deliveries(), "keep-free-1").size() + seqs(recorder.deliveries(), "keep-free-2").size());
+                Progress.exactly("events of " + held + " parked", EVENTS - STUCK + 1, STALL, () -> parked("keep", held));
                 recorder.awaitQuiet(Duration.ofSeconds(1));
                 assertThat(seqs(recorder.deliveries(), held)).as("the held aggregate up to the parked event").isEqualTo(range(1, STUCK - 1));
                 assertThat(reasons("keep", held)).first().asString().startsWith("unroutable");
                 assertThat(reasons("keep", held).subList(1, EVENTS - STUCK + 1)).allSatisfy(r -> assertThat(r).startsWith("held behind parked event "));
-                await().atMost(Duration.ofSeconds(30)).until(() -> relay.gauge("outbox_relay_dead_letter_held_aggregates") == 1.0);
+                await().atMost(Duration.ofSeconds(60)).until(() -> relay.gauge("outbox_relay_dead_letter_held_aggregates") == 1.0);
                 try (RelayProcess status = RelayProcess.command(dir, amqp.config, "status")) {
                     status.await(Duration.ofSeconds(60));
                     assertThat(status.log()).contains("held           1 aggregate(s) wait behind a parked event, the oldest " + held);
@@ -92,7 +95,7 @@ class DeadLetterOrderIT {
             try (RelayProcess relay = RelayProcess.start(dir, amqp.config).awaitReady(Duration.ofSeconds(60))) {
                 insert(new Row(held, 51, "Step"), new Row("keep-free-1", 51, "Step"));
                 await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), "keep-free-1").size() == EVENTS + 1);
-                await().atMost(Duration.ofSeconds(30)).until(() -> parked("keep", held) == EVENTS - STUCK + 2);
+                await().atMost(Duration.ofSeconds(60)).until(() -> parked("keep", held) == EVENTS - STUCK + 2);
                 assertThat(seqs(recorder.deliveries(), held)).isEqualTo(range(1, STUCK - 1));
 
                 // Still no binding: the redrive publishes nothing of the aggregate after its first event, which stays.
@@ -108,13 +111,13 @@ class DeadLetterOrderIT {
                     assertThat(redrive.await(Duration.ofSeconds(60))).as(redrive.log()).isZero();
                     assertThat(redrive.log()).contains((EVENTS - STUCK + 2) + " republished");
                 }
-                await().atMost(Duration.ofSeconds(30)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS + 1);
+                Progress.exactly("events of " + held + " delivered", EVENTS + 1, STALL, () -> seqs(recorder.deliveries(), held).size());
                 assertThat(seqs(recorder.deliveries(), held)).as("every event of the aggregate, in order").isEqualTo(range(1, EVENTS + 1));
 
                 // Released: the next event of the aggregate is published as any other.
                 insert(new Row(held, 52, "Step"));
-                await().atMost(Duration.ofSeconds(30)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS + 2);
-                await().atMost(Duration.ofSeconds(30)).until(() -> relay.gauge("outbox_relay_dead_letter_held_aggregates") == 0.0);
+                await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS + 2);
+                await().atMost(Duration.ofSeconds(60)).until(() -> relay.gauge("outbox_relay_dead_letter_held_aggregates") == 0.0);
             }
             DeliveryCheck check = DeliveryCheck.of(recorder.awaitQuiet(Duration.ofSeconds(1)), committed("keep-"));
             assertThat(check.lost()).as(check.toString()).isZero();
@@ -151,13 +154,13 @@ class DeadLetterOrderIT {
         try (QueueRecorder recorder = broker.record(amqp.queue)) {
             try (RelayProcess relay = RelayProcess.start(dir, amqp.config).awaitReady(Duration.ofSeconds(60))) {
                 writeInterleaved(held, "discard-free");
-                await().atMost(Duration.ofSeconds(60)).until(() -> parked("discard", held) == EVENTS - STUCK + 1);
+                Progress.exactly("events of " + held + " parked", EVENTS - STUCK + 1, STALL, () -> parked("discard", held));
                 String inTheWay = firstParked("discard", held);
                 try (RelayProcess redrive = RelayProcess.command(dir, amqp.config, "redrive", "--discard", "--id", inTheWay)) {
                     assertThat(redrive.await(Duration.ofSeconds(60))).as(redrive.log()).isZero();
                     assertThat(redrive.log()).contains("discarded        " + inTheWay, (EVENTS - STUCK) + " republished");
                 }
-                await().atMost(Duration.ofSeconds(30)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS - 1);
+                Progress.exactly("events of " + held + " delivered", EVENTS - 1, STALL, () -> seqs(recorder.deliveries(), held).size());
                 List<Integer> expected = range(1, EVENTS);
                 expected.remove(Integer.valueOf(STUCK));
                 assertThat(seqs(recorder.deliveries(), held)).as("all but the discarded one, in order").isEqualTo(expected);
@@ -186,8 +189,8 @@ class DeadLetterOrderIT {
                     rows.add(new Row("invalid-free", seq, "Step"));
                 }
                 insert(rows.toArray(Row[]::new));
-                await().atMost(Duration.ofSeconds(60)).until(() -> parked("invalid", held) == EVENTS - STUCK + 1);
-                await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), "invalid-free").size() == EVENTS);
+                Progress.exactly("events of " + held + " parked", EVENTS - STUCK + 1, STALL, () -> parked("invalid", held));
+                Progress.exactly("events of invalid-free delivered", EVENTS, STALL, () -> seqs(recorder.deliveries(), "invalid-free").size());
                 assertThat(reasons("invalid", held)).first().asString().isEqualTo("the payload column 'payload' is null");
                 assertThat(seqs(recorder.deliveries(), held)).isEqualTo(range(1, STUCK - 1));
                 try (RelayProcess redrive = RelayProcess.command(dir, amqp.config, "redrive", "--all")) {
@@ -198,7 +201,7 @@ class DeadLetterOrderIT {
                 try (RelayProcess redrive = RelayProcess.command(dir, amqp.config, "redrive", "--discard", "--id", inTheWay)) {
                     assertThat(redrive.await(Duration.ofSeconds(60))).as(redrive.log()).isZero();
                 }
-                await().atMost(Duration.ofSeconds(30)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS - 1);
+                Progress.exactly("events of " + held + " delivered", EVENTS - 1, STALL, () -> seqs(recorder.deliveries(), held).size());
                 List<Integer> expected = range(1, EVENTS);
                 expected.remove(Integer.valueOf(STUCK));
                 assertThat(seqs(recorder.deliveries(), held)).isEqualTo(expected);
@@ -214,13 +217,13 @@ class DeadLetterOrderIT {
         try (QueueRecorder recorder = broker.record(amqp.queue)) {
             try (RelayProcess relay = RelayProcess.start(dir, amqp.config).awaitReady(Duration.ofSeconds(60))) {
                 writeInterleaved(held, "none-free");
-                await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS - 1);
+                Progress.exactly("events of " + held + " delivered", EVENTS - 1, STALL, () -> seqs(recorder.deliveries(), held).size());
                 assertThat(parked("none", held)).isEqualTo(1);
                 bind(amqp.exchange, amqp.queue, "order.Audit");
                 try (RelayProcess redrive = RelayProcess.command(dir, amqp.config, "redrive", "--all")) {
                     assertThat(redrive.await(Duration.ofSeconds(60))).as(redrive.log()).isZero();
                 }
-                await().atMost(Duration.ofSeconds(30)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS);
+                await().atMost(Duration.ofSeconds(60)).until(() -> seqs(recorder.deliveries(), held).size() == EVENTS);
                 List<Integer> expected = range(1, EVENTS);
                 expected.remove(Integer.valueOf(STUCK));
                 expected.add(STUCK);
@@ -242,8 +245,8 @@ class DeadLetterOrderIT {
         try (TestStreams.Following following = streams.follow(stream)) {
             try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60))) {
                 writeInterleaved(held, "stream-free");
-                await().atMost(Duration.ofSeconds(60)).until(() -> parked("stream-held", held) == EVENTS - STUCK + 1);
-                await().atMost(Duration.ofSeconds(60)).until(() -> streamSeqs(following, "stream-free").size() == EVENTS);
+                Progress.exactly("events of " + held + " parked", EVENTS - STUCK + 1, STALL, () -> parked("stream-held", held));
+                Progress.exactly("events of stream-free in the stream", EVENTS, STALL, () -> streamSeqs(following, "stream-free").size());
                 assertThat(streamSeqs(following, held)).isEqualTo(range(1, STUCK - 1));
                 assertThat(reasons("stream-held", held)).first().asString().startsWith("too large");
 
@@ -252,9 +255,9 @@ class DeadLetterOrderIT {
                 try (RelayProcess redrive = RelayProcess.command(dir, fixed, "redrive", "--all")) {
                     assertThat(redrive.await(Duration.ofSeconds(60))).as(redrive.log()).isZero();
                 }
-                await().atMost(Duration.ofSeconds(30)).until(() -> streamSeqs(following, held).size() == EVENTS);
+                Progress.exactly("events of " + held + " in the stream", EVENTS, STALL, () -> streamSeqs(following, held).size());
                 insert(new Row(held, EVENTS + 1, "Step"));
-                await().atMost(Duration.ofSeconds(30)).until(() -> streamSeqs(following, held).size() == EVENTS + 1);
+                await().atMost(Duration.ofSeconds(60)).until(() -> streamSeqs(following, held).size() == EVENTS + 1);
                 assertThat(streamSeqs(following, held)).isEqualTo(range(1, EVENTS + 1));
                 assertThat(parked("stream-held", held)).isZero();
             }

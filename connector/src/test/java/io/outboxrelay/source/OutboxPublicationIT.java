@@ -107,7 +107,7 @@ class OutboxPublicationIT {
         try (QueueRecorder recorder = broker.record(queue); RelayHarness relay = RelayHarness.start(db, dir, config)) {
             RelayHarness.insert(db, new String[] { "order", "o-2", "OrderPlaced", "{\"n\": 3}" });
             String reason = null;
-            for (int i = 0; i < 300 && reason == null; i++) {
+            for (int i = 0; i < 600 && reason == null; i++) {
                 reason = query("SELECT reason FROM outbox_relay_dead_letter WHERE relay_name = ?", "relay-columns-missing");
                 Thread.sleep(100);
             }

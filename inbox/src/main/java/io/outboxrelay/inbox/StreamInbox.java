@@ -7,6 +7,8 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.OptionalLong;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 import java.util.function.Consumer;
 
 import org.slf4j.Logger;
@@ -47,6 +49,13 @@ public final class StreamInbox {
     private final Consumer<InboxMessage> afterCommit;
     private final String offsetsTable;
     private final String rejectedTable;
+    /**
+     * Per stream, an offset below which every message is known to be settled: what this inbox
+     * committed or read from the table. A stored position only moves forwards, so a message below
+     * it is a duplicate without asking the database; re-reading a stream from its start then costs
+     * no connection per message. Never above the stored position, so it can only miss a skip.
+     */
+    private final ConcurrentMap<String, Long> settledBelow = new ConcurrentHashMap<>();
 
     private StreamInbox(Builder b) {
         this.ids = b.processedIds();
@@ -103,9 +112,17 @@ public final class StreamInbox {
             ps.setString(1, ids.consumer);
             ps.setString(2, stream);
             try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? OptionalLong.of(rs.getLong(1)) : OptionalLong.empty();
+                if (!rs.next()) {
+                    return OptionalLong.empty();
+                }
+                settled(stream, rs.getLong(1));
+                return OptionalLong.of(rs.getLong(1));
             }
         }
+    }
+
+    private void settled(String stream, long next) {
+        settledBelow.merge(stream, next, Math::max);
     }
 
     /**
@@ -116,6 +133,9 @@ public final class StreamInbox {
     public Outcome process(MessageHandler.Context context, Message message, InboxHandler handler) throws InterruptedException {
         String stream = context.stream();
         long offset = context.offset();
+        if (offset < settledBelow.getOrDefault(stream, 0L)) {
+            return Outcome.DUPLICATE;
+        }
         InboxMessage m = of(message);
         String rejection = m.messageId() == null ? "no message id, so a duplicate of it could not be told apart" : null;
         int handlerFailures = 0;
@@ -171,6 +191,7 @@ public final class StreamInbox {
                 Long next = lockedPosition(c, stream);
                 if (next != null && offset < next) {
                     c.rollback();
+                    settled(stream, next);
                     return Outcome.DUPLICATE;
                 }
                 Outcome outcome;
@@ -183,6 +204,7 @@ public final class StreamInbox {
                 }
                 storePosition(c, stream, offset + 1);
                 c.commit();
+                settled(stream, offset + 1);
                 return outcome;
             }
             catch (SQLException | ProcessedIds.HandlerFailure e) {

@@ -29,6 +29,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.ConnectionFactory;
 
 import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.QueueRecorder;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.RelayProcess;
@@ -46,6 +47,9 @@ class InboxIT {
     static final TestDatabase db = new TestDatabase();
     @RegisterExtension
     static final TestBroker broker = new TestBroker();
+
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
 
     @TempDir
     Path dir;
@@ -99,12 +103,12 @@ class InboxIT {
                 OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "inbox-relay", 20, 2_000, 500)) {
             Map<Outcome, AtomicInteger> outcomes = consume(amqp, queue, inbox, Effects.of("billing"));
             // Mid-stream, a few seconds after the last stored offset at most: what was confirmed since is published again.
-            await().atMost(Duration.ofSeconds(60)).until(() -> writer.written() >= 1_000);
+            Progress.atLeast("events written before the kill", 1_000, STALL, writer::written);
             relay.kill();
             relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
-            assertThat(writer.join(60_000)).isTrue();
+            writer.awaitDone(STALL);
             Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "inbox-relay");
-            await().atMost(Duration.ofSeconds(90)).until(() -> outcomes.get(Outcome.PROCESSED).get() == committed.size());
+            Progress.exactly("events processed behind the killed relay", committed.size(), STALL, () -> outcomes.get(Outcome.PROCESSED).get());
             Thread.sleep(2_000);
             try (Connection c = db.connect(); Statement s = c.createStatement();
                     ResultSet rs = s.executeQuery("SELECT count(*), count(DISTINCT event_id) FROM effects WHERE consumer = 'billing'")) {
@@ -150,12 +154,12 @@ class InboxIT {
         try (com.rabbitmq.client.Connection publisher = broker.newConnection(); Channel p = publisher.createChannel()) {
             p.basicPublish(exchange, "", new AMQP.BasicProperties.Builder().messageId("crash-1").build(), "x".getBytes(StandardCharsets.UTF_8));
         }
-        await().atMost(Duration.ofSeconds(10)).until(() -> !dying.isOpen());
+        await().atMost(Duration.ofSeconds(60)).until(() -> !dying.isOpen());
         assertThat(effects("crashy", "crash-1")).as("the effect committed before the crash").isEqualTo(1);
 
         try (com.rabbitmq.client.Connection second = broker.newConnection()) {
             Map<Outcome, AtomicInteger> outcomes = consume(second, queue, inbox("crashy"), Effects.of("crashy"));
-            await().atMost(Duration.ofSeconds(10)).until(() -> outcomes.get(Outcome.DUPLICATE).get() == 1);
+            Progress.exactly("the redelivery recognised as a duplicate", 1, STALL, () -> outcomes.get(Outcome.DUPLICATE).get());
             assertThat(effects("crashy", "crash-1")).as("the redelivery had no second effect").isEqualTo(1);
         }
     }
@@ -173,7 +177,8 @@ class InboxIT {
                     p.basicPublish(exchange, "", new AMQP.BasicProperties.Builder().messageId("fan-" + i).build(), new byte[0]);
                 }
             }
-            await().atMost(Duration.ofSeconds(10)).until(() -> a.get(Outcome.PROCESSED).get() == 20 && b.get(Outcome.PROCESSED).get() == 20);
+            Progress.exactly("messages processed under both consumer names", 40, STALL,
+                    () -> a.get(Outcome.PROCESSED).get() + b.get(Outcome.PROCESSED).get());
             assertThat(effects("shipping", "fan-%")).isEqualTo(20);
             assertThat(effects("mailing", "fan-%")).isEqualTo(20);
         }
@@ -207,15 +212,15 @@ class InboxIT {
             }
             setup.basicPublish("", queue, new AMQP.BasicProperties.Builder().build(), "no id".getBytes(StandardCharsets.UTF_8));
             Map<Outcome, AtomicInteger> outcomes = consume(amqp, queue, inbox, handler);
-            await().atMost(Duration.ofSeconds(10)).until(() -> outcomes.get(Outcome.REQUEUED).get() >= 6);
+            Progress.atLeast("requeues while the database is down", 6, STALL, () -> outcomes.get(Outcome.REQUEUED).get());
             assertThat(outcomes.get(Outcome.PROCESSED).get()).as("nothing processed while the database is down").isZero();
             assertThat(effects("failing", "%")).isZero();
             databaseUp.set(true);
             try (QueueRecorder deadLetters = broker.record(dlq)) {
-                List<com.rabbitmq.client.Delivery> dead = deadLetters.awaitAtLeast(2, Duration.ofSeconds(20));
+                List<com.rabbitmq.client.Delivery> dead = deadLetters.awaitAtLeast(2, STALL);
                 assertThat(dead).extracting(d -> d.getProperties().getMessageId()).containsExactlyInAnyOrder("always-fails", null);
             }
-            await().atMost(Duration.ofSeconds(20)).until(() -> outcomes.get(Outcome.PROCESSED).get() == 2);
+            Progress.exactly("messages processed once the database is back", 2, STALL, () -> outcomes.get(Outcome.PROCESSED).get());
             assertThat(effects("failing", "fails-twice")).as("retried until it worked, once").isEqualTo(1);
             assertThat(effects("failing", "fine")).isEqualTo(1);
             assertThat(effects("failing", "always-fails")).isZero();

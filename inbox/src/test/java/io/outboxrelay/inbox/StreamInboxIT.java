@@ -1,7 +1,6 @@
 package io.outboxrelay.inbox;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -31,12 +30,15 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import com.rabbitmq.stream.Consumer;
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import com.rabbitmq.stream.Environment;
 import com.rabbitmq.stream.Message;
 import com.rabbitmq.stream.OffsetSpecification;
 import com.rabbitmq.stream.Producer;
 
 import io.outboxrelay.testing.OutboxWriter;
+import io.outboxrelay.testing.Progress;
 import io.outboxrelay.testing.RelayFiles;
 import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.TestBroker;
@@ -57,12 +59,25 @@ class StreamInboxIT {
     @RegisterExtension
     static final TestStreams streams = new TestStreams();
 
+    /** How long a count may stand still before a wait fails: waits follow progress, not a bound sized for one machine. */
+    private static final Duration STALL = Duration.ofSeconds(30);
+
     @TempDir
     Path dir;
 
     @BeforeAll
     static void tables() throws Exception {
         db.execute(RelayFiles.OUTBOX_DDL, Effects.DDL);
+    }
+
+    /** A consumer's connections, from a pool as a service would have them: the inbox asks for one per message. */
+    private static HikariDataSource pool() {
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(db.jdbcUrl());
+        config.setUsername(db.server().user());
+        config.setPassword(db.server().password());
+        config.setMaximumPoolSize(4);
+        return new HikariDataSource(config);
     }
 
     private static StreamInbox inbox(String consumer, ConnectionSource connections) throws SQLException {
@@ -126,24 +141,32 @@ class StreamInboxIT {
         String stream = streams.uniqueName("inbox-relay", 0);
         Map<String, String> config = RelayFiles.intoStream(RelayFiles.minimalConfig(db, broker, "inbox-stream"), streams.server().host(),
                 streams.server().port(), broker.server().user(), broker.server().password(), stream);
-        StreamInbox inbox = inbox("billing", db::connect);
-        try (RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
+        try (HikariDataSource pool = pool();
+                RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
                 OutboxWriter writer = OutboxWriter.start(db::connect, "outbox_event", "inbox-stream", 20, 2_000, 500)) {
+            StreamInbox inbox = inbox("billing", pool::getConnection);
+            long started = System.nanoTime();
             Consuming first = consume(stream, false, inbox, Effects.of("billing"), null);
-            await().atMost(Duration.ofSeconds(60)).until(() -> first.count(Outcome.PROCESSED) >= 600);
+            Progress.atLeast("events processed by the first consumer", 600, STALL, () -> first.count(Outcome.PROCESSED));
             first.close();
+            long firstStopped = System.nanoTime();
             long stoppedAt = inbox.nextOffset(stream).orElseThrow();
-            assertThat(writer.join(60_000)).isTrue();
+            writer.awaitDone(STALL);
             Set<String> committed = OutboxWriter.committedIds(db::connect, "outbox_event", "inbox-stream");
+            long secondStarted = System.nanoTime();
             try (Consuming second = consume(stream, false, inbox, Effects.of("billing"), null)) {
-                await().atMost(Duration.ofSeconds(60)).until(() -> first.count(Outcome.PROCESSED) + second.count(Outcome.PROCESSED) == committed.size());
+                Progress.exactly("events processed by both consumers", committed.size(), STALL,
+                        () -> first.count(Outcome.PROCESSED) + second.count(Outcome.PROCESSED));
                 assertThat(second.count(Outcome.DUPLICATE)).as("the second consumer started at the stored position " + stoppedAt).isZero();
             }
-            // Re-reading the whole stream (a consumer that lost its broker-side offset): every message skipped by its stored position.
-            try (Consuming again = consume(stream, false, inbox, Effects.of("billing"), OffsetSpecification.first())) {
-                await().atMost(Duration.ofSeconds(60)).until(() -> again.count(Outcome.DUPLICATE) == committed.size());
+            long secondDone = System.nanoTime();
+            // Re-reading the whole stream, as a restarted consumer that lost its broker-side offset would (an inbox of its own, nothing
+            // known yet): every message skipped by its stored position.
+            try (Consuming again = consume(stream, false, inbox("billing", pool::getConnection), Effects.of("billing"), OffsetSpecification.first())) {
+                Progress.exactly("duplicates skipped re-reading the stream", committed.size(), STALL, () -> again.count(Outcome.DUPLICATE));
                 assertThat(again.count(Outcome.PROCESSED)).isZero();
             }
+            long againDone = System.nanoTime();
             try (Connection c = db.connect(); Statement s = c.createStatement();
                     ResultSet rs = s.executeQuery("SELECT count(*), count(DISTINCT event_id) FROM effects WHERE consumer = 'billing'")) {
                 rs.next();
@@ -151,8 +174,9 @@ class StreamInboxIT {
                 assertThat(rs.getInt(2)).isEqualTo(2_000);
             }
             assertThat(inbox.nextOffset(stream)).as("the position is past the last message").isEqualTo(OptionalLong.of(2_000));
-            System.out.printf("stream inbox behind the relay: 2000 events, consumer stopped at offset %d and started again, then the whole stream "
-                    + "re-read: 2000 effects%n", stoppedAt);
+            System.out.printf("stream inbox behind the relay: 2000 events, consumer stopped at offset %d after %d ms and started again, the rest "
+                    + "%d ms, then the whole stream re-read in %d ms: 2000 effects%n", stoppedAt, (firstStopped - started) / 1_000_000,
+                    (secondDone - secondStarted) / 1_000_000, (againDone - secondDone) / 1_000_000);
         }
     }
 
@@ -170,7 +194,9 @@ class StreamInboxIT {
         publish(streams.environment(), stream, ids);
         try (Consuming a = consume(stream, false, inbox("shipping", db::connect), Effects.of("shipping"), null);
                 Consuming b = consume(stream, false, inbox("mailing", db::connect), Effects.of("mailing"), null)) {
-            await().atMost(Duration.ofSeconds(20)).until(() -> a.count(Outcome.DUPLICATE) == 10 && b.count(Outcome.DUPLICATE) == 10);
+            Progress.until("both consumer names to settle all 30 messages, 10 of them duplicates", STALL,
+                    () -> a.count(Outcome.PROCESSED) + a.count(Outcome.DUPLICATE) + b.count(Outcome.PROCESSED) + b.count(Outcome.DUPLICATE),
+                    settled -> a.count(Outcome.DUPLICATE) == 10 && b.count(Outcome.DUPLICATE) == 10);
             assertThat(a.count(Outcome.PROCESSED)).isEqualTo(20);
             assertThat(b.count(Outcome.PROCESSED)).isEqualTo(20);
         }
@@ -207,7 +233,8 @@ class StreamInboxIT {
                     .isZero();
             assertThat(effects("failing", "%")).isZero();
             databaseUp.set(true);
-            await().atMost(Duration.ofSeconds(20)).until(() -> c.count(Outcome.PROCESSED) == 2 && c.count(Outcome.REJECTED) == 2);
+            Progress.until("2 processed and 2 rejected once the database is back", STALL, () -> c.count(Outcome.PROCESSED) + c.count(Outcome.REJECTED),
+                    settled -> c.count(Outcome.PROCESSED) == 2 && c.count(Outcome.REJECTED) == 2);
         }
         assertThat(order).as("in stream order, the failing ones settled in place").containsExactly("fails-twice", "fine");
         assertThat(effects("failing", "always-fails")).isZero();
@@ -229,7 +256,7 @@ class StreamInboxIT {
         // Read again from the start: the rejected ones and the one without an id are behind the stored position, so not tried again.
         int triesBefore = flaky.get();
         try (Consuming again = consume(stream, false, inbox, handler, OffsetSpecification.first())) {
-            await().atMost(Duration.ofSeconds(20)).until(() -> again.count(Outcome.DUPLICATE) == 4);
+            Progress.exactly("settled messages skipped on a re-read", 4, STALL, () -> again.count(Outcome.DUPLICATE));
             assertThat(again.count(Outcome.REJECTED) + again.count(Outcome.PROCESSED)).isZero();
         }
         assertThat(flaky.get()).as("the handler was not called again").isEqualTo(triesBefore);
@@ -244,7 +271,7 @@ class StreamInboxIT {
         StreamInbox inbox = inbox("partitioned", db::connect);
         publishRoutedById(superStream, 0, 300);
         try (Consuming first = consume(superStream, true, inbox, Effects.of("partitioned"), null)) {
-            await().atMost(Duration.ofSeconds(30)).until(() -> first.count(Outcome.PROCESSED) == 300);
+            Progress.exactly("messages processed from the super stream", 300, STALL, () -> first.count(Outcome.PROCESSED));
         }
         long sum = 0;
         List<Long> positions = new ArrayList<>();
@@ -256,7 +283,7 @@ class StreamInboxIT {
         assertThat(sum).as("each partition's position " + positions + ", together every message").isEqualTo(300);
         publishRoutedById(superStream, 300, 150);
         try (Consuming again = consume(superStream, true, inbox, Effects.of("partitioned"), null)) {
-            await().atMost(Duration.ofSeconds(30)).until(() -> again.count(Outcome.PROCESSED) == 150);
+            Progress.exactly("new messages processed after the restart", 150, STALL, () -> again.count(Outcome.PROCESSED));
             Thread.sleep(1_000);
             assertThat(again.count(Outcome.DUPLICATE)).as("each partition resumed at its own position: nothing read again").isZero();
         }

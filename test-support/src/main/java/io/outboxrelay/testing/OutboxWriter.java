@@ -135,6 +135,11 @@ public final class OutboxWriter implements AutoCloseable {
         return !thread.isAlive();
     }
 
+    /** Waits until every event is written; fails once none has been written for {@code stall} (see {@link Progress}). */
+    public void awaitDone(java.time.Duration stall) throws InterruptedException {
+        Progress.until("outbox writer " + prefix + " to write its " + total + " events", stall, () -> written, w -> !thread.isAlive());
+    }
+
     public int written() {
         return written;
     }

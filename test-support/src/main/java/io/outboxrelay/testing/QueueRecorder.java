@@ -61,9 +61,13 @@ public final class QueueRecorder implements AutoCloseable {
         return new ArrayList<>(arrivalNanos);
     }
 
-    /** Waits until a delivery with each of {@code messageIds} arrived, or fails after {@code timeout} naming how many are missing. */
-    public synchronized List<Delivery> awaitIds(java.util.Set<String> messageIds, Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
+    /**
+     * Waits until a delivery with each of {@code messageIds} arrived; fails naming how many are
+     * missing once nothing has arrived for {@code stall} (progress, not a wall-clock bound: see
+     * {@link Progress}).
+     */
+    public synchronized List<Delivery> awaitIds(java.util.Set<String> messageIds, Duration stall) throws InterruptedException {
+        long start = System.nanoTime();
         java.util.Set<String> missing = new java.util.HashSet<>(messageIds);
         int seen = 0;
         while (true) {
@@ -73,9 +77,10 @@ public final class QueueRecorder implements AutoCloseable {
             if (missing.isEmpty()) {
                 return new ArrayList<>(deliveries);
             }
-            long left = deadline - System.nanoTime();
+            long left = stallLeft(start, stall);
             if (left <= 0) {
-                throw new AssertionError(missing.size() + " of " + messageIds.size() + " events not delivered within " + timeout + ", e.g. " + missing.iterator().next());
+                throw new AssertionError(missing.size() + " of " + messageIds.size() + " events not delivered, nothing arriving for " + stall.toSeconds()
+                        + " s, e.g. " + missing.iterator().next());
             }
             wait(Math.max(1, left / 1_000_000));
         }
@@ -85,17 +90,23 @@ public final class QueueRecorder implements AutoCloseable {
         return deliveries.size();
     }
 
-    /** Waits until at least {@code count} deliveries arrived, or fails after {@code timeout}. */
-    public synchronized List<Delivery> awaitAtLeast(int count, Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
+    /** Waits until at least {@code count} deliveries arrived; fails once nothing has arrived for {@code stall}. */
+    public synchronized List<Delivery> awaitAtLeast(int count, Duration stall) throws InterruptedException {
+        long start = System.nanoTime();
         while (deliveries.size() < count) {
-            long left = deadline - System.nanoTime();
+            long left = stallLeft(start, stall);
             if (left <= 0) {
-                throw new AssertionError("expected at least " + count + " deliveries within " + timeout + ", got " + deliveries.size());
+                throw new AssertionError("expected at least " + count + " deliveries, got " + deliveries.size() + " and nothing more for " + stall.toSeconds() + " s");
             }
             wait(Math.max(1, left / 1_000_000));
         }
         return new ArrayList<>(deliveries);
+    }
+
+    /** Nanoseconds left before {@code stall} has passed since the last arrival, or since the wait began when none came during it. */
+    private long stallLeft(long start, Duration stall) {
+        long since = Math.max(start, arrivalNanos.isEmpty() ? Long.MIN_VALUE : arrivalNanos.get(arrivalNanos.size() - 1));
+        return since + stall.toNanos() - System.nanoTime();
     }
 
     /** Waits for {@code quiet} without a new delivery, so a test can assert that nothing more arrives. */

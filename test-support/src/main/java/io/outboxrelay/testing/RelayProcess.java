@@ -54,7 +54,7 @@ public final class RelayProcess implements AutoCloseable {
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         pb.environment().put("OUTBOX_RELAY_JAR", ROOT.resolve("connector/target/outbox-relay.jar").toString());
-        return new RelayProcess(pb.start(), log, port);
+        return started(pb.start(), log, port);
     }
 
     /**
@@ -69,7 +69,13 @@ public final class RelayProcess implements AutoCloseable {
         line.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(line).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().put("OUTBOX_RELAY_JAR", ROOT.resolve("connector/target/outbox-relay.jar").toString());
-        return new RelayProcess(pb.start(), log, -1);
+        return started(pb.start(), log, -1);
+    }
+
+    /** Recorded, so that a failing test shows this log with its failure ({@link RelayLogs}). */
+    private static RelayProcess started(Process process, Path log, int httpPort) {
+        RelayLogs.record(log, process);
+        return new RelayProcess(process, log, httpPort);
     }
 
     /** Waits until a process of {@link #command} ends; returns its exit code. */

@@ -55,17 +55,17 @@ public final class TestStreams implements AfterAllCallback {
 
     /**
      * Every message of {@code stream}, from the first, once at least {@code atLeast} have come and
-     * then nothing more for {@code quiet}; fails after {@code timeout}.
+     * then nothing more for {@code quiet}; fails once nothing has come for {@code stall} short of that.
      */
-    public List<StreamedMessage> readAll(String stream, int atLeast, Duration quiet, Duration timeout) throws InterruptedException {
-        return readAll(environment(), stream, atLeast, quiet, timeout);
+    public List<StreamedMessage> readAll(String stream, int atLeast, Duration quiet, Duration stall) throws InterruptedException {
+        return readAll(environment(), stream, atLeast, quiet, stall);
     }
 
     /** The same through {@code environment} (a broker of a test's own, such as a TLS-only one). */
-    public static List<StreamedMessage> readAll(Environment environment, String stream, int atLeast, Duration quiet, Duration timeout)
+    public static List<StreamedMessage> readAll(Environment environment, String stream, int atLeast, Duration quiet, Duration stall)
             throws InterruptedException {
         try (Following following = follow(environment, stream)) {
-            return following.awaitQuiet(atLeast, quiet, timeout);
+            return following.awaitQuiet(atLeast, quiet, stall);
         }
     }
 
@@ -102,14 +102,15 @@ public final class TestStreams implements AfterAllCallback {
 
         /**
          * Every message received, in stream order, once at least {@code atLeast} have come and then
-         * nothing more for {@code quiet}; fails after {@code timeout}.
+         * nothing more for {@code quiet}; fails once nothing has come for {@code stall} short of
+         * {@code atLeast} (progress, not a wall-clock bound: see {@link Progress}).
          */
-        public List<StreamedMessage> awaitQuiet(int atLeast, Duration quiet, Duration timeout) throws InterruptedException {
-            long deadline = System.nanoTime() + timeout.toNanos();
+        public List<StreamedMessage> awaitQuiet(int atLeast, Duration quiet, Duration stall) throws InterruptedException {
+            long start = System.nanoTime();
             while (messages.size() < atLeast || System.nanoTime() - lastAt.get() < quiet.toNanos()) {
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("stream " + stream + ": " + messages.size() + " message(s) within " + timeout.toSeconds()
-                            + " s, expected at least " + atLeast);
+                if (messages.size() < atLeast && System.nanoTime() - Math.max(start, lastAt.get()) > stall.toNanos()) {
+                    throw new AssertionError("stream " + stream + ": " + messages.size() + " message(s), expected at least " + atLeast
+                            + ", and nothing more for " + stall.toSeconds() + " s");
                 }
                 Thread.sleep(50);
             }
@@ -139,29 +140,25 @@ public final class TestStreams implements AfterAllCallback {
         }
     }
 
-    /** Every message of each partition, partition after partition, each in its own order. */
-    public Map<String, List<StreamedMessage>> readPartitions(List<String> partitions, int atLeast, Duration quiet, Duration timeout)
+    /**
+     * Every message of each partition, partition after partition, each in its own order, once they
+     * hold at least {@code atLeast} together; fails once their total has not grown for {@code stall}.
+     */
+    public Map<String, List<StreamedMessage>> readPartitions(List<String> partitions, int atLeast, Duration quiet, Duration stall)
             throws InterruptedException {
         Map<String, List<StreamedMessage>> byPartition = new ConcurrentHashMap<>();
-        long deadline = System.nanoTime() + timeout.toNanos();
-        int total = 0;
-        // The first read waits for the lot to arrive; each partition is then read to its quiet end.
-        while (true) {
+        // Each read takes every partition to its quiet end; the total is what progresses between reads.
+        Progress.atLeast("super stream partitions " + partitions + " together", atLeast, stall, () -> {
             byPartition.clear();
-            total = 0;
+            int total = 0;
             for (String partition : partitions) {
-                List<StreamedMessage> messages = readAll(partition, 0, quiet, timeout);
+                List<StreamedMessage> messages = readAll(partition, 0, quiet, stall);
                 byPartition.put(partition, messages);
                 total += messages.size();
             }
-            if (total >= atLeast) {
-                return byPartition;
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("super stream partitions " + partitions + ": " + total + " message(s), expected at least " + atLeast);
-            }
-            Thread.sleep(500);
-        }
+            return total;
+        });
+        return byPartition;
     }
 
     private static StreamedMessage of(String stream, long offset, Message m) {

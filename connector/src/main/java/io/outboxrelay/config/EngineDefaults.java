@@ -5,6 +5,7 @@ import java.util.Properties;
 
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.transforms.OutboxEventRouter;
+import io.outboxrelay.transforms.OutboxEventRouterConfig;
 
 /**
  * The Debezium engine settings the relay uses unless the configuration says otherwise: what makes
@@ -15,6 +16,14 @@ final class EngineDefaults {
 
     static final String ROUTER_CLASS = OutboxEventRouter.class.getName();
     static final String DEBEZIUM_ROUTER_CLASS = "io.debezium.transforms.outbox.EventRouter";
+    /**
+     * The router's switch for the AMQP headers, which the relay turns on in every outbox router of its chain: the sink
+     * publishes from them, and takes a record without {@code amqp.message-id} for a heartbeat (processed, never published).
+     */
+    static final String ROUTER_AMQP_HEADERS = OutboxEventRouterConfig.AMQP_HEADERS;
+    static final String ROUTER_INVALID_BEHAVIOR = OutboxEventRouterConfig.INVALID_BEHAVIOR;
+    /** A row the router cannot turn into a message is flagged, and the sink dead-letters it (relay.on-invalid), unless the file says otherwise. */
+    static final String ROUTER_INVALID_DEFAULT = OutboxEventRouterConfig.InvalidBehavior.FLAG.value();
     static final String HEARTBEAT_PREFIX = "outbox-relay-heartbeat";
     static final long QUEUE_BYTES = 32L * 1024 * 1024;
     /** Debezium's retries of a retriable error in place (the task restarted inside the engine), which the relay does not allow. */

@@ -526,7 +526,10 @@ public final class RelayConfigLoader {
         }
     }
 
-    /** Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output. */
+    /**
+     * Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output.
+     * Every outbox router in the chain, whether the relay installs it or the file names it, is then set up as the sink needs it.
+     */
     private static void mapTransforms(SmallRyeConfig config, Set<String> names, Properties engine, List<String> warnings) {
         String chain = value(config, TRANSFORMS);
         for (String name : names) {
@@ -537,6 +540,7 @@ public final class RelayConfigLoader {
         if (chain == null || chain.isBlank()) {
             engine.setProperty("transforms", "outbox");
             engine.setProperty("transforms.outbox.type", EngineDefaults.ROUTER_CLASS);
+            configureRouter(config, engine, "outbox", warnings);
             return;
         }
         engine.setProperty("transforms", chain);
@@ -547,7 +551,30 @@ public final class RelayConfigLoader {
                 warnings.add("debezium." + typeKey + ": running " + EngineDefaults.ROUTER_CLASS
                         + " in place of Debezium's EventRouter (same output, plus AMQP message id, type and routing)");
             }
+            if (EngineDefaults.ROUTER_CLASS.equals(engine.getProperty(typeKey))) {
+                configureRouter(config, engine, t.trim(), warnings);
+            }
         }
+    }
+
+    /**
+     * The router's output is Debezium's unless asked for more; the relay asks. Its AMQP headers always: the sink
+     * publishes only what carries them, and would mark every event processed without publishing it. An invalid row
+     * flagged (the sink dead-letters it and the stream goes on) unless the configuration chose, as a Debezium Server file
+     * naming this router may have: {@code fail} then stops at such a row, as it would there. Both are read through
+     * SmallRye Config, so an environment variable counts as a choice too.
+     */
+    private static void configureRouter(SmallRyeConfig config, Properties engine, String transform, List<String> warnings) {
+        String headersKey = "transforms." + transform + "." + EngineDefaults.ROUTER_AMQP_HEADERS;
+        String headers = value(config, "debezium." + headersKey);
+        if (headers != null && !"true".equalsIgnoreCase(headers.trim())) {
+            warnings.add("debezium." + headersKey + "=" + headers + " is replaced by true: the relay publishes each event from the headers "
+                    + "the router adds (message id, type, content type, routing), and without them would publish nothing");
+        }
+        engine.setProperty(headersKey, "true");
+        String behaviorKey = "transforms." + transform + "." + EngineDefaults.ROUTER_INVALID_BEHAVIOR;
+        String behavior = value(config, "debezium." + behaviorKey);
+        engine.setProperty(behaviorKey, behavior == null || behavior.isBlank() ? EngineDefaults.ROUTER_INVALID_DEFAULT : behavior.trim());
     }
 
     private static void checkNamespaces(Set<String> names, Set<String> fileKeys, TypedReader read, List<String> warnings) {

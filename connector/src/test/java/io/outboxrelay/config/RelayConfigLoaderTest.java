@@ -171,6 +171,8 @@ class RelayConfigLoaderTest {
                 .containsEntry("offset.storage.postgres.user", "relay")
                 .containsEntry("transforms", "outbox")
                 .containsEntry("transforms.outbox.type", "io.outboxrelay.transforms.OutboxEventRouter")
+                .containsEntry("transforms.outbox.amqp.headers.enabled", "true")
+                .containsEntry("transforms.outbox.invalid.message.behavior", "flag")
                 .containsEntry("heartbeat.interval.ms", "10000")
                 .containsEntry("poll.interval.ms", "10");
         RelayConfig config = load();
@@ -200,6 +202,8 @@ class RelayConfigLoaderTest {
         assertThat(engine).containsEntry("transforms.outbox.route.topic.replacement", "${routedByValue}.events")
                 .containsEntry("transforms.outbox.routing.key.template", "${aggregatetype}.${type}")
                 .containsEntry("transforms.outbox.type", "io.outboxrelay.transforms.OutboxEventRouter")
+                .containsEntry("transforms.outbox.amqp.headers.enabled", "true")
+                .containsEntry("transforms.outbox.invalid.message.behavior", "flag")
                 .containsEntry("database.hostname", "fallback-host");
     }
 

@@ -64,7 +64,7 @@ final class ColumnTemplate {
             if (value == null) {
                 throw new InvalidOutboxEventException(key + " names column '" + column + "', which is null in this row");
             }
-            out.append(value);
+            out.append(ColumnText.of(value));
         }
         return out.append(literals.get(columns.size())).toString();
     }

@@ -3,7 +3,9 @@ package io.outboxrelay.transforms;
 import org.apache.kafka.connect.connector.ConnectRecord;
 
 /**
- * The Connect headers {@link OutboxEventRouter} adds for a RabbitMQ publisher. Headers under
+ * The Connect headers {@link OutboxEventRouter} adds for a RabbitMQ publisher: with
+ * {@code amqp.headers.enabled=true}, and {@link #INVALID_REASON} with {@code invalid.message.behavior=flag};
+ * without them, none (the output is Debezium's). Headers under
  * {@code amqp.} and {@code outbox.} are instructions to the sink, not message headers; every other
  * header (Debezium's {@code id}, the {@code table.fields.additional.placement} headers,
  * {@code traceparent}) is meant to travel as an AMQP header.

@@ -15,12 +15,12 @@ final class TraceParent {
     private TraceParent() {
     }
 
-    /** The traceparent in {@code value}, or null when there is none. */
-    static String find(Object value) {
-        if (value == null) {
+    /** The traceparent in {@code text} (a column's {@link ColumnText}), or null when there is none. */
+    static String find(String text) {
+        if (text == null) {
             return null;
         }
-        Matcher m = TRACEPARENT.matcher(value.toString());
+        Matcher m = TRACEPARENT.matcher(text);
         return m.find() ? m.group(1) : null;
     }
 }

@@ -29,6 +29,9 @@ class OutboxEventRouterIT {
         props.setProperty("offset.storage", "org.apache.kafka.connect.storage.MemoryOffsetBackingStore");
         props.setProperty("transforms", "outbox");
         props.setProperty("transforms.outbox.type", OutboxEventRouter.class.getName());
+        // As the relay configures it: the AMQP headers, and rows that cannot become messages flagged.
+        props.setProperty("transforms.outbox.amqp.headers.enabled", "true");
+        props.setProperty("transforms.outbox.invalid.message.behavior", "flag");
         props.setProperty("transforms.outbox.table.field.event.timestamp", "created_at");
         props.setProperty("transforms.outbox.table.field.event.correlation.id", "correlation");
         props.setProperty("transforms.outbox.table.fields.additional.placement", "type:header:type");

@@ -23,8 +23,18 @@ class OutboxEventRouterTest {
     private static final String ID = "5f0c6a5e-8d1b-4c3e-9a57-2b7f1e0d9c41";
     private final OutboxEventRouter<SourceRecord> router = new OutboxEventRouter<>();
 
+    /** Configured as outbox-relay configures it (AMQP headers, invalid rows flagged), plus {@code keyValues}. */
     private OutboxEventRouter<SourceRecord> configured(String... keyValues) {
-        Map<String, String> props = new HashMap<>();
+        Map<String, String> props = new HashMap<>(Map.of("amqp.headers.enabled", "true", "invalid.message.behavior", "flag"));
+        return configuredWith(props, keyValues);
+    }
+
+    /** Configured with {@code keyValues} alone, as a Kafka Connect user swapping Debezium's class for ours would. */
+    private OutboxEventRouter<SourceRecord> debeziumKeysOnly(String... keyValues) {
+        return configuredWith(new HashMap<>(), keyValues);
+    }
+
+    private OutboxEventRouter<SourceRecord> configuredWith(Map<String, String> props, String... keyValues) {
         for (int i = 0; i < keyValues.length; i += 2) {
             props.put(keyValues[i], keyValues[i + 1]);
         }
@@ -219,12 +229,17 @@ class OutboxEventRouterTest {
     }
 
     @Test
-    void failBehaviorThrowsTheReason() {
+    void failBehaviorThrowsTheReasonAndDebeziumsErrorsAsTheyAre() {
         OutboxRows rows = new OutboxRows(PayloadType.JSONB);
         configured("invalid.message.behavior", "fail");
         assertThatThrownBy(() -> router.apply(rows.insert(rows.row(ID, "order", "o-1", "T", null))))
                 .isInstanceOf(InvalidOutboxEventException.class)
                 .hasMessageContaining("payload column 'payload' is null");
+        router.close();
+        configured("invalid.message.behavior", "fail", "table.field.event.payload", "body");
+        assertThatThrownBy(() -> router.apply(rows.insert(rows.row(ID, "order", "o-1", "T", "{}"))))
+                .isExactlyInstanceOf(org.apache.kafka.connect.errors.ConnectException.class)
+                .hasMessage("Unable to find payload field body in event");
     }
 
     @Test
@@ -239,7 +254,76 @@ class OutboxEventRouterTest {
     @Test
     void configListsDebeziumKeysAndOwnKeys() {
         assertThat(router.config().names()).contains("table.field.event.id", "route.topic.replacement", "table.expand.json.payload",
-                "routing.key.template", "exchange.template", "content.type", "invalid.message.behavior", "table.field.event.correlation.id");
+                "routing.key.template", "exchange.template", "content.type", "invalid.message.behavior", "table.field.event.correlation.id",
+                "amqp.headers.enabled");
+        assertThat(router.config().configKeys().get("amqp.headers.enabled").defaultValue).isEqualTo(false);
+        assertThat(router.config().configKeys().get("invalid.message.behavior").defaultValue).isEqualTo("fail");
+    }
+
+    @Test
+    void withDebeziumsKeysAloneTheRecordCarriesDebeziumsHeadersOnly() {
+        OutboxRows rows = new OutboxRows(PayloadType.JSONB, b -> b.field("correlation", Schema.OPTIONAL_STRING_SCHEMA));
+        Struct row = rows.row(ID, "order", "o-1", "OrderCreated", "{}").put("correlation", "req-7")
+                .put("tracingspancontext", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        SourceRecord out = debeziumKeysOnly("table.fields.additional.placement", "type:header:eventType").apply(rows.insert(row));
+        assertThat(out.headers()).extracting(h -> h.key()).containsExactly("id", "eventType");
+        assertThat(OutboxHeaders.isOutboxEvent(out)).isFalse();
+    }
+
+    @Test
+    void withDebeziumsKeysAloneARowDebeziumCannotRouteFailsWithDebeziumsError() {
+        OutboxRows rows = new OutboxRows(PayloadType.JSONB);
+        SourceRecord input = rows.insert(rows.row(ID, "order", "o-1", "T", "{}"));
+        assertThatThrownBy(() -> debeziumKeysOnly("table.field.event.key", "aggregate_id").apply(input))
+                .isInstanceOf(org.apache.kafka.connect.errors.DataException.class).hasMessageContaining("aggregate_id");
+        router.close();
+        assertThatThrownBy(() -> debeziumKeysOnly("table.fields.additional.placement", "tenant:header").apply(rows.insert(rows.row(ID, "order", "o-1", "T", "{}"))))
+                .isInstanceOf(org.apache.kafka.connect.errors.ConnectException.class).hasMessageContaining("tenant");
+    }
+
+    @Test
+    void flagWithoutTheAmqpHeadersFlagsWhatDebeziumThrowsFor() {
+        OutboxRows rows = new OutboxRows(PayloadType.JSONB);
+        SourceRecord out = debeziumKeysOnly("table.field.event.key", "aggregate_id", "invalid.message.behavior", "flag")
+                .apply(rows.insert(rows.row(ID, "order", "o-1", "T", "{}")));
+        assertThat(OutboxHeaders.invalidReason(out)).contains("aggregate_id");
+        assertThat(out.topic()).isEqualTo(OutboxRows.TOPIC);
+        assertThat(out.headers()).extracting(h -> h.key()).doesNotContain(OutboxHeaders.MESSAGE_ID);
+        // A message needs a payload, Debezium's router does not: without the AMQP headers a null payload is routed as Debezium routes it.
+        router.close();
+        SourceRecord nullPayload = debeziumKeysOnly("invalid.message.behavior", "flag").apply(rows.insert(rows.row(ID, "order", "o-2", "T", null)));
+        assertThat(OutboxHeaders.invalidReason(nullPayload)).isNull();
+        assertThat(nullPayload.value()).isNull();
+    }
+
+    @Test
+    void headerKeysWithoutTheHeadersAreRefusedNamingTheKey() {
+        for (String key : new String[] { "routing.key.template", "exchange.template", "table.field.event.correlation.id", "content.type" }) {
+            assertThatThrownBy(() -> debeziumKeysOnly(key, "x")).as(key).isInstanceOf(ConfigException.class)
+                    .hasMessageContaining(key).hasMessageContaining("amqp.headers.enabled=true");
+        }
+        debeziumKeysOnly("content.type", "auto");
+    }
+
+    /** One encoding for every header that comes from a column, whatever the column's type. */
+    @Test
+    void everyHeaderFromAColumnIsWrittenAlikeWhateverItsType() {
+        byte[] bytes = "OrderCreated".getBytes(StandardCharsets.UTF_8);
+        String hex = java.util.HexFormat.of().formatHex(bytes);
+        OutboxRows rows = new OutboxRows(Map.of("id", Schema.BYTES_SCHEMA, "type", Schema.BYTES_SCHEMA), PayloadType.JSONB,
+                b -> b.field("correlation", Schema.OPTIONAL_BYTES_SCHEMA).field("tenant", Schema.OPTIONAL_INT64_SCHEMA)
+                        .field("amount", org.apache.kafka.connect.data.Decimal.builder(2).optional().build()));
+        Struct row = rows.row(bytes, "order", "o-1", bytes, "{}").put("correlation", ByteBuffer.wrap(bytes)).put("tenant", 7L)
+                .put("amount", new java.math.BigDecimal("1E+3").setScale(2));
+        SourceRecord out = configured("table.field.event.correlation.id", "correlation", "routing.key.template", "${type}.${tenant}.${amount}",
+                "exchange.template", "${correlation}").apply(rows.insert(row));
+
+        assertThat(header(out, OutboxHeaders.MESSAGE_ID)).isEqualTo(hex);
+        assertThat(header(out, OutboxHeaders.TYPE)).as("not [B@...").isEqualTo(hex);
+        assertThat(header(out, OutboxHeaders.CORRELATION_ID)).isEqualTo(hex);
+        assertThat(header(out, OutboxHeaders.EXCHANGE)).isEqualTo(hex);
+        assertThat(header(out, OutboxHeaders.ROUTING_KEY)).isEqualTo(hex + ".7.1000.00");
+        assertThat(((ByteBuffer) row.get("correlation")).remaining()).as("the row's buffer is not consumed").isEqualTo(bytes.length);
     }
 
     @Test

@@ -80,6 +80,9 @@ public final class Preflight {
             for (String table : config.outboxTables()) {
                 checkTable(source, table);
             }
+            if (!config.streams()) {
+                results.add(RoutingCheck.routing(config, source));
+            }
             checkPublication(source);
             checkRelayTables(source);
             checkPublicationColumns(source);
@@ -348,6 +351,11 @@ public final class Preflight {
             catch (IOException e) {
                 results.add(CheckResult.fail("exchange '" + sink.exchange() + "' does not exist on " + where
                         + ": declare it (durable), or fix debezium.sink.rabbitmq.exchange"));
+                return;
+            }
+            CheckResult constantKey = RoutingCheck.constantKey(config, connection);
+            if (constantKey != null) {
+                results.add(constantKey);
             }
         }
         catch (IOException | TimeoutException e) {

@@ -86,6 +86,9 @@ final class EngineDefaults {
         // again under new ids. Failing the engine instead hands the restart to EngineSupervisor, which builds
         // a new engine and sink from the stored offset (relay.restart.backoff.*), with every start-up check.
         p.setProperty(RETRIES_KEY, "0");
+        // Debezium adds __debezium.context.* headers (connector name, logical name, task id, run id) to every record; the sink
+        // would publish them as message headers, engine internals no consumer asked for. extended.headers.enabled=true keeps them.
+        p.setProperty("extended.headers.enabled", "false");
         return p;
     }
 

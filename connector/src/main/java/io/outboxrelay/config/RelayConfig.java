@@ -107,6 +107,11 @@ public record RelayConfig(
         return props;
     }
 
+    /** The columns the router's exchange and routing-key templates name; empty without templates or a router. */
+    public java.util.Set<String> routingColumns() {
+        return routerName() == null ? java.util.Set.of() : io.outboxrelay.transforms.OutboxEventRouter.templateColumns(routerProperties());
+    }
+
     /** A setting of the outbox router in the chain, or {@code fallback}. */
     public String routerSetting(String key, String fallback) {
         String router = routerName();

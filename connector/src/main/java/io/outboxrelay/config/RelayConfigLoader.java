@@ -22,6 +22,7 @@ import io.outboxrelay.credentials.SecretFile;
 import io.outboxrelay.config.SinkConfig.RoutingKeySource;
 import io.outboxrelay.offsetstore.PostgresOffsetBackingStore;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
+import io.outboxrelay.transforms.OutboxEventRouterConfig;
 import io.smallrye.config.ConfigValue;
 import io.smallrye.config.PropertiesConfigSource;
 import io.smallrye.config.SmallRyeConfig;
@@ -146,7 +147,7 @@ public final class RelayConfigLoader {
                 engine.setProperty(key, v);
             }
         }
-        mapTransforms(config, names, engine, warnings);
+        mapTransforms(config, names, engine, !streams, warnings);
         checkDebeziumKeys(names, engine, warnings);
         checkSecrets(config, names, read);
         checkPublicationColumns(relay, engine, read);
@@ -530,7 +531,7 @@ public final class RelayConfigLoader {
      * Debezium Server's SMT chain, as is; Debezium's outbox router is swapped for ours, a superset with the same output.
      * Every outbox router in the chain, whether the relay installs it or the file names it, is then set up as the sink needs it.
      */
-    private static void mapTransforms(SmallRyeConfig config, Set<String> names, Properties engine, List<String> warnings) {
+    private static void mapTransforms(SmallRyeConfig config, Set<String> names, Properties engine, boolean exchanges, List<String> warnings) {
         String chain = value(config, TRANSFORMS);
         for (String name : names) {
             if (name.startsWith(TRANSFORMS + ".") || name.startsWith(PREDICATES)) {
@@ -541,6 +542,9 @@ public final class RelayConfigLoader {
             engine.setProperty("transforms", "outbox");
             engine.setProperty("transforms.outbox.type", EngineDefaults.ROUTER_CLASS);
             configureRouter(config, engine, "outbox", warnings);
+            if (exchanges) {
+                defaultRouting(config, engine);
+            }
             return;
         }
         engine.setProperty("transforms", chain);
@@ -575,6 +579,27 @@ public final class RelayConfigLoader {
         String behaviorKey = "transforms." + transform + "." + EngineDefaults.ROUTER_INVALID_BEHAVIOR;
         String behavior = value(config, "debezium." + behaviorKey);
         engine.setProperty(behaviorKey, behavior == null || behavior.isBlank() ? EngineDefaults.ROUTER_INVALID_DEFAULT : behavior.trim());
+    }
+
+    /** The settings that decide an event's routing key; when one is given the relay adds no routing of its own. */
+    private static final List<String> ROUTING_SETTINGS = List.of(SinkConfig.PREFIX + "routingKey", SinkConfig.PREFIX + "routingKey.source",
+            SinkConfig.PREFIX + "routingKeyFromTopicName");
+
+    /**
+     * With the chain the relay installs, events are routed by aggregate type and event type
+     * ({@code order.OrderPlaced}) unless a routing setting says otherwise: Debezium Server's sink
+     * publishes every event with one static key (the empty one by default), and consumers could then
+     * bind to no kind of event. A Debezium Server file names its transforms, and keeps the routing it had.
+     * The columns are the router's own (its route.by.field and table.field.event.type).
+     */
+    private static void defaultRouting(SmallRyeConfig config, Properties engine) {
+        String template = "transforms.outbox." + OutboxEventRouterConfig.ROUTING_KEY_TEMPLATE;
+        if (engine.getProperty(template) != null || ROUTING_SETTINGS.stream().anyMatch(key -> value(config, key) != null)) {
+            return;
+        }
+        String aggregateType = engine.getProperty("transforms.outbox.route.by.field", "aggregatetype");
+        String type = engine.getProperty("transforms.outbox.table.field.event.type", "type");
+        engine.setProperty(template, "${" + aggregateType.trim() + "}.${" + type.trim() + "}");
     }
 
     private static void checkNamespaces(Set<String> names, Set<String> fileKeys, TypedReader read, List<String> warnings) {

@@ -108,7 +108,11 @@ public final class Settings {
     /** The {@code debezium.sink.rabbitmq.*} keys, prefix included: Debezium Server's with their meaning, and this project's. */
     public static final ConfigDef SINK = new ConfigDef()
             .define(SINK_PREFIX + "exchange", Type.STRING, "", Importance.HIGH, "exchange when the router gives none (`exchange.template`); empty: the topic name")
-            .define(SINK_PREFIX + "routingKey", Type.STRING, "", Importance.MEDIUM, "static routing key")
+            .define(SINK_PREFIX + "routingKey", Type.STRING, "", Importance.MEDIUM,
+                    "static routing key. Without `debezium.transforms` and with none of `routingKey`, `routingKey.source`, "
+                            + "`routingKeyFromTopicName` and the router's `routing.key.template` set, the relay routes each event by "
+                            + "`${aggregatetype}.${type}` (`order.OrderPlaced`; the router's `route.by.field` and `table.field.event.type` columns); "
+                            + "`check` shows the key of each kind of event")
             .define(SINK_PREFIX + "routingKey.source", Type.STRING, "static", CaseInsensitiveValidString.in("static", "topic", "key"), Importance.MEDIUM,
                     "`static`: `routingKey`; `topic`: the topic name; `key`: the record key (the plain aggregate id here, not Debezium Server's "
                             + "JSON-serialised key). The router's `routing.key.template` wins over all three")

@@ -33,6 +33,7 @@ import io.outboxrelay.metrics.RelayState;
 import io.outboxrelay.source.OutboxPublication;
 import io.outboxrelay.source.ResumeCheck;
 import io.outboxrelay.source.SlotStatus;
+import io.outboxrelay.source.RoutingColumns;
 import io.outboxrelay.source.SourceInspector;
 import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
 import io.outboxrelay.sink.PublishPermit;
@@ -315,7 +316,11 @@ public final class EngineSupervisor implements Health, RelayState {
      * a stream producer name another relay numbers with; null when it may.
      */
     private String startRefusal() {
-        try {
+        try (SourceInspector inspector = new SourceInspector(config.database(), "outbox-relay routing check")) {
+            String routing = RoutingColumns.problem(config, inspector);
+            if (routing != null) {
+                return routing;
+            }
             String otherShards = ShardSets.conflict(config, "outbox-relay shard check");
             return otherShards != null ? otherShards : StreamProducerClaim.claim(config, "outbox-relay producer check");
         }

@@ -5,6 +5,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import io.outboxrelay.config.DatabaseSettings;
 import io.outboxrelay.config.SqlIdentifiers;
@@ -96,6 +97,32 @@ public final class SourceInspector implements AutoCloseable {
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next();
             }
+        }
+        catch (SQLException e) {
+            connection.reset();
+            throw e;
+        }
+    }
+
+    /**
+     * Up to {@code limit} distinct combinations of {@code columns} among the rows of {@code table}
+     * (column name to JDBC value): the kinds of event an outbox holds, for showing their routing.
+     */
+    public List<Map<String, Object>> distinctValues(String table, List<String> columns, int limit) throws SQLException {
+        String list = columns.stream().map(SqlIdentifiers::quote).collect(java.util.stream.Collectors.joining(", "));
+        try (PreparedStatement ps = connection.get().prepareStatement("SELECT DISTINCT " + list + " FROM " + SqlIdentifiers.quoteQualified(table)
+                + " LIMIT " + limit)) {
+            List<Map<String, Object>> rows = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    Map<String, Object> row = new java.util.LinkedHashMap<>();
+                    for (int i = 0; i < columns.size(); i++) {
+                        row.put(columns.get(i), rs.getObject(i + 1));
+                    }
+                    rows.add(row);
+                }
+            }
+            return rows;
         }
         catch (SQLException e) {
             connection.reset();

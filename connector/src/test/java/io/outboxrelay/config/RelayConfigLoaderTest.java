@@ -44,6 +44,35 @@ class RelayConfigLoaderTest {
     }
 
     @Test
+    void theChainTheRelayBuildsRoutesByAggregateTypeAndTypeUnlessARoutingSettingIsGiven() throws Exception {
+        String template = "transforms.outbox.routing.key.template";
+        assertThat(load().engineProperties().getProperty(template)).isEqualTo("${aggregatetype}.${type}");
+        assertThat(load().routingColumns()).containsExactly("aggregatetype", "type");
+        // The router's own columns, when the table names them otherwise.
+        assertThat(load("debezium.transforms.outbox.route.by.field=kind", "debezium.transforms.outbox.table.field.event.type=event_type")
+                .engineProperties().getProperty(template)).isEqualTo("${kind}.${event_type}");
+        assertThat(load("debezium.transforms.outbox.routing.key.template=${aggregatetype}").engineProperties().getProperty(template))
+                .isEqualTo("${aggregatetype}");
+        for (String routing : List.of("debezium.sink.rabbitmq.routingKey=all", "debezium.sink.rabbitmq.routingKey.source=topic",
+                "debezium.sink.rabbitmq.routingKeyFromTopicName=true")) {
+            assertThat(load(routing).engineProperties().getProperty(template)).as(routing).isNull();
+        }
+        // A Debezium Server file names its transforms and keeps exactly the routing it had.
+        RelayConfig debeziumServer = load("debezium.transforms=outbox", "debezium.transforms.outbox.type=io.debezium.transforms.outbox.EventRouter");
+        assertThat(debeziumServer.engineProperties().getProperty(template)).isNull();
+        assertThat(debeziumServer.routingColumns()).isEmpty();
+        // A stream has no routing key to bind by.
+        assertThat(load("debezium.sink.type=rabbitmqstream", "debezium.sink.rabbitmqstream.host=streams", "debezium.sink.rabbitmqstream.stream=s")
+                .engineProperties().getProperty(template)).isNull();
+    }
+
+    @Test
+    void debeziumsContextHeadersAreLeftOutUnlessAskedFor() throws Exception {
+        assertThat(load().engineProperties().getProperty("extended.headers.enabled")).isEqualTo("false");
+        assertThat(load("debezium.source.extended.headers.enabled=true").engineProperties().getProperty("extended.headers.enabled")).isEqualTo("true");
+    }
+
+    @Test
     void debeziumNeverRestartsTheTaskInPlace() throws Exception {
         RelayConfig defaults = load();
         assertThat(defaults.engineProperties().getProperty("errors.max.retries")).isEqualTo("0");

@@ -2,6 +2,9 @@ package io.outboxrelay.transforms;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -53,14 +56,23 @@ final class ColumnTemplate {
      * @throws InvalidOutboxEventException when a named column is missing or null
      */
     String render(Struct row) {
+        return render(column -> row.schema().field(column) != null, row::get);
+    }
+
+    /** Renders the template over a row read some other way (by {@code outbox-relay check}, from the table itself). */
+    String render(Map<String, ?> row) {
+        return render(row::containsKey, row::get);
+    }
+
+    private String render(Predicate<String> has, Function<String, Object> valueOf) {
         StringBuilder out = new StringBuilder(source.length() + 16);
         for (int i = 0; i < columns.size(); i++) {
             out.append(literals.get(i));
             String column = columns.get(i);
-            if (row.schema().field(column) == null) {
+            if (!has.test(column)) {
                 throw new InvalidOutboxEventException(key + " names column '" + column + "', which the outbox table does not have");
             }
-            Object value = row.get(column);
+            Object value = valueOf.apply(column);
             if (value == null) {
                 throw new InvalidOutboxEventException(key + " names column '" + column + "', which is null in this row");
             }

@@ -99,6 +99,29 @@ public class OutboxEventRouter<R extends ConnectRecord<R>> implements Transforma
                 columns.add(column.trim());
             }
         }
+        columns.addAll(templateColumns(props));
+        return columns;
+    }
+
+    /**
+     * The routing key {@code props}'s routing-key template gives a row of the outbox table, read as
+     * column name to JDBC value; null without a template. For tools that show what the router will do.
+     *
+     * @throws InvalidOutboxEventException when a column the template names is missing or null
+     */
+    public static String routingKey(Map<String, ?> props, Map<String, ?> row) {
+        OutboxEventRouterConfig config = new OutboxEventRouterConfig(props);
+        ColumnTemplate template = ColumnTemplate.parse(OutboxEventRouterConfig.ROUTING_KEY_TEMPLATE, config.getString(OutboxEventRouterConfig.ROUTING_KEY_TEMPLATE));
+        return template == null ? null : template.render(row);
+    }
+
+    /**
+     * The columns the exchange and routing-key templates of {@code props} name: a row without one of
+     * them cannot become a message, so a table without one would have every event flagged invalid.
+     */
+    public static Set<String> templateColumns(Map<String, ?> props) {
+        OutboxEventRouterConfig config = new OutboxEventRouterConfig(props);
+        Set<String> columns = new LinkedHashSet<>();
         for (String key : List.of(OutboxEventRouterConfig.EXCHANGE_TEMPLATE, OutboxEventRouterConfig.ROUTING_KEY_TEMPLATE)) {
             ColumnTemplate template = ColumnTemplate.parse(key, config.getString(key));
             if (template != null) {

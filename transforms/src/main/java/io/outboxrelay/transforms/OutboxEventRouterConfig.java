@@ -30,8 +30,10 @@ public final class OutboxEventRouterConfig extends AbstractConfig {
     static final String CORRELATION_ID_FIELD = "table.field.event.correlation.id";
     static final String TRACING_FIELD = "tracing.span.context.field";
     static final String CONTENT_TYPE = "content.type";
-    static final String EXCHANGE_TEMPLATE = "exchange.template";
-    static final String ROUTING_KEY_TEMPLATE = "routing.key.template";
+    /** The AMQP exchange from outbox columns, e.g. {@code events.${aggregatetype}}. */
+    public static final String EXCHANGE_TEMPLATE = "exchange.template";
+    /** The AMQP routing key from outbox columns, e.g. {@code ${aggregatetype}.${type}}. */
+    public static final String ROUTING_KEY_TEMPLATE = "routing.key.template";
     /** What becomes of a row that cannot become an event: {@link InvalidBehavior}. */
     public static final String INVALID_BEHAVIOR = "invalid.message.behavior";
 

@@ -3,6 +3,7 @@ package io.outboxrelay.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
@@ -10,6 +11,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.outboxrelay.testing.RelayFiles;
+import io.outboxrelay.testing.RelayProcess;
 import io.outboxrelay.testing.ScratchPostgres;
 import io.outboxrelay.testing.TestBroker;
 import io.outboxrelay.testing.TestDatabase;
@@ -39,6 +41,39 @@ class CheckCommandIT {
                 "exists");
         assertThat(outcome.out()).doesNotContain("[FAIL]");
         assertThat(outcome.exit()).isZero();
+    }
+
+    @Test
+    void showsTheRoutingKeyOfEachKindOfEventAndWarnsWhenEveryEventGetsOneKey() throws Exception {
+        db.execute(RelayFiles.OUTBOX_DDL, "INSERT INTO outbox_event (aggregatetype, aggregateid, type, payload) VALUES "
+                + "('order', 'o-1', 'OrderPlaced', '{}'), ('order', 'o-1', 'OrderPaid', '{}'), ('customer', 'c-1', 'CustomerMoved', '{}')");
+        Map<String, String> config = RelayFiles.minimalConfig(db, broker, "checked-routing");
+        config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-routing", "topic"));
+        CliRun byKind = check(config);
+        assertThat(byKind.out()).contains("[ OK ] routing key: ${aggregatetype}.${type} (debezium.transforms.outbox.routing.key.template), "
+                + "for the kinds of event in the outbox: ").contains("order.OrderPlaced", "order.OrderPaid", "customer.CustomerMoved");
+        assertThat(byKind.out()).doesNotContain("[WARN] every event goes to");
+
+        config.put("debezium.sink.rabbitmq.routingKey", "all");
+        CliRun oneKey = check(config);
+        assertThat(oneKey.out()).contains("[ OK ] routing key: 'all' for every event (debezium.sink.rabbitmq.routingKey)",
+                "[WARN] every event goes to topic exchange '" + config.get("debezium.sink.rabbitmq.exchange") + "' with the routing key 'all'");
+        assertThat(oneKey.exit()).as("a warning is no failure").isZero();
+        // A fanout exchange ignores the key: nothing to warn of.
+        config.put("debezium.sink.rabbitmq.exchange", broker.declareExchange("checked-fanout", "fanout"));
+        assertThat(check(config).out()).doesNotContain("[WARN] every event goes to");
+
+        config.remove("debezium.sink.rabbitmq.routingKey");
+        config.put("debezium.transforms.outbox.routing.key.template", "${aggregatetype}.${kind}");
+        CliRun missing = check(config);
+        assertThat(missing.out()).contains("[FAIL] the router's templates (debezium.transforms.outbox.routing.key.template=${aggregatetype}.${kind}",
+                "name public.outbox_event.kind, which the outbox table does not have: every event would be dead-lettered");
+        assertThat(missing.exit()).isEqualTo(1);
+        // The relay itself refuses to start on it, rather than dead-lettering every event.
+        try (RelayProcess relay = RelayProcess.start(dir, config)) {
+            assertThat(relay.await(Duration.ofSeconds(60))).isNotZero();
+            assertThat(relay.log()).contains("public.outbox_event.kind, which the outbox table does not have");
+        }
     }
 
     @Test

@@ -15,7 +15,8 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "check", mixinStandardHelpOptions = true,
         description = "Tests every prerequisite (configuration, PostgreSQL, wal_level, replication role, outbox table, publication, slot, "
-                + "RabbitMQ, exchange) and prints one line each with what to do; exits 1 if any fails.")
+                + "RabbitMQ, exchange) and prints one line each with what to do; exits 1 if any fails. Standard output holds only those "
+                + "[ OK ]/[WARN]/[FAIL] lines; log lines go to standard error.")
 final class CheckCommand implements Callable<Integer> {
 
     @Mixin
@@ -27,11 +28,17 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ConsoleLogFormat.auditRefusalsOnly();
+        try (ConsoleLogFormat.Restore logs = ConsoleLogFormat.toStandardError()) {
+            return check();
+        }
+    }
+
+    private int check() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         RelayConfig config = options.load(err);
         if (config == null) {
-            out.println("[FAIL] configuration is not valid (see above)");
+            out.println("[FAIL] configuration is not valid (one line per problem on standard error)");
             out.flush();
             return ConfigOptions.EXIT_CONFIG;
         }

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS outbox_relay_dead_letter (
 );
 -- How relay.dead-letter.order=keep-aggregate finds an aggregate's parked events (asked for every batch while any are parked).
 CREATE INDEX IF NOT EXISTS outbox_relay_dead_letter_parked_by_aggregate ON outbox_relay_dead_letter (relay_name, aggregate_id, id) WHERE redriven_at IS NULL;
--- Which relay publishes into a stream under which producer name (the stream sink; see README: Exactly once into a stream).
+-- Which relay publishes into a stream under which producer name (the stream sink; see docs/guarantees.md: Exactly once into a stream).
 CREATE TABLE IF NOT EXISTS outbox_relay_stream_producers (
     producer   text        NOT NULL,
     stream     text        NOT NULL,

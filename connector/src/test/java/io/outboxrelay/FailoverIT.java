@@ -39,7 +39,7 @@ import io.outboxrelay.testing.TestDatabase;
  * consumer checks that nothing is lost, that first deliveries keep per-aggregate order and how many
  * duplicates came. How long until the standby streamed, and the longest gap between two deliveries,
  * go to {@code target/fault-report.txt}. {@code OUTBOX_RELAY_FREEZE_SECONDS} (default 40) sets how
- * long the leader stays frozen: the README's 120 s figure is this test with 120.
+ * long the leader stays frozen: docs/high-availability.md's 120 s figure is this test with 120.
  */
 class FailoverIT {
 

@@ -9,8 +9,9 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "settings", mixinStandardHelpOptions = true,
-        description = "Prints every setting of the relay's own namespaces (relay.*, debezium.sink.rabbitmq.*) with its default and meaning, "
-                + "as Markdown tables: the README's tables are this output. Debezium's own keys (debezium.source.*) are Debezium's.")
+        description = "Prints every setting of the relay's own namespaces (relay.*, debezium.sink.rabbitmq.*, debezium.sink.rabbitmqstream.*) "
+                + "with its type, default and meaning, as Markdown tables: the tables of docs/configuration.md are this output. "
+                + "Debezium's own keys (debezium.source.*) are Debezium's.")
 final class SettingsCommand implements Callable<Integer> {
 
     @Spec

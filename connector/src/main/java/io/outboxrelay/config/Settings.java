@@ -13,8 +13,9 @@ import org.apache.kafka.common.config.ConfigException;
  * Every key of the relay's own namespaces, declared once: name, type, default, validation and
  * meaning, with Kafka's {@link ConfigDef}, as the offset store's {@code PostgresOffsetStoreConfig}
  * declares its own. The loader reads and validates through these declarations, unknown keys are
- * found against them, and the README's settings tables are printed from them
- * ({@code outbox-relay settings}; a test keeps the README equal to that output).
+ * found against them, and the settings tables of {@code docs/configuration.md} are printed from them
+ * ({@code outbox-relay settings}; ConfigurationPageTest keeps the page equal to that output). Links in
+ * the meanings are relative to {@code docs/}, where the page is.
  */
 public final class Settings {
 
@@ -24,7 +25,7 @@ public final class Settings {
 
     /** RabbitMQ 4's own default max_message_size: what a broker of today takes without configuration. */
     static final int DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-    /** With the engine's queue bound (EngineDefaults), what keeps the shipped launcher's heap safe; see the README's memory section. */
+    /** With the engine's queue bound (EngineDefaults), what keeps the shipped launcher's heap safe; see docs/operations.md, Memory and large rows. */
     static final long DEFAULT_MAX_IN_FLIGHT_BYTES = 32L * 1024 * 1024;
 
     private static final Pattern TABLE = Pattern.compile("([A-Za-z_][A-Za-z0-9_$]*\\.)?[A-Za-z_][A-Za-z0-9_$]*");
@@ -47,7 +48,7 @@ public final class Settings {
                             + "(the reason names the event they wait for) and `redrive` publishes them in their order; over AMQP an aggregate "
                             + "has one message awaiting its confirm at a time, so that a return or nack cannot be overtaken. `none`: later "
                             + "events are delivered and the parked one comes after them when re-driven. See "
-                            + "[Order per aggregate and dead letters](#order-per-aggregate-and-dead-letters)")
+                            + "[Order per aggregate and dead letters](guarantees.md#order-per-aggregate-and-dead-letters)")
             .define(RELAY_PREFIX + "shutdown.grace.ms", Type.LONG, 30_000L, Range.atLeast(0), Importance.LOW,
                     "how long SIGTERM waits for in-flight confirms")
             .define(RELAY_PREFIX + "restart.backoff.initial.ms", Type.LONG, 1_000L, Range.atLeast(0), Importance.LOW,
@@ -64,7 +65,7 @@ public final class Settings {
             .define(RELAY_PREFIX + "publication.columns", Type.LIST, "", Importance.LOW,
                     "the outbox columns PostgreSQL sends, e.g. `id,aggregatetype,aggregateid,type,payload`; empty: those the router's "
                             + "configuration reads, and the primary key (PostgreSQL 15+, the router alone in the chain); `*`: all. See "
-                            + "[Publishing only the routed columns](#publishing-only-the-routed-columns)")
+                            + "[Publishing only the routed columns](performance.md#publishing-only-the-routed-columns)")
             .define(RELAY_PREFIX + "database.connect.timeout.ms", Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
                     "connect and log-in time-out of every PostgreSQL connection the relay opens itself (dead letters, publication set-up, "
                             + "gauges, `check`, `status`, `redrive`)")
@@ -87,17 +88,17 @@ public final class Settings {
                             + "without standbys): the walsender of a relay that stopped answering (frozen, a paused VM, cut off) ends by itself "
                             + "this long after its last answer, without waiting to tell it, so the slot is free for a standby. The relay "
                             + "answers every quarter of it (Debezium's `status.update.interval.ms`), also while RabbitMQ holds it back. "
-                            + "`0`: the server's own `wal_sender_timeout`. See [High availability](#high-availability-hot-standbys)")
+                            + "`0`: the server's own `wal_sender_timeout`. See [High availability](high-availability.md)")
             .define(RELAY_PREFIX + "leader.table", Type.STRING, "outbox_relay_leases", Settings::plainTable, Importance.LOW,
                     "the lease table, beside the offsets in the offset store's database (and `<table>_members`, who is running); created if missing")
             .define(RELAY_PREFIX + "shard.count", Type.INT, 1, Range.between(1, 64), Importance.MEDIUM,
                     "relays that share the outbox, each decoding its own slot whose publication carries only its aggregates (PostgreSQL 15+); "
-                            + "see [Shards](#shards-past-one-decoding-thread)")
+                            + "see [Shards](shards-and-streams.md#shards-past-one-decoding-thread)")
             .define(RELAY_PREFIX + "shard.index", Type.INT, null, Importance.MEDIUM,
                     "this relay's shard, `0`..`shard.count`-1; unset: the ordinal at the end of `HOSTNAME` (a StatefulSet pod's, `outbox-relay-2` → 2)")
             .define(RELAY_PREFIX + "outbox.retention.ms", Type.LONG, 0L, Range.atLeast(0), Importance.MEDIUM,
                     "delete outbox rows older than this that are provably behind the stored offset (`0`: never; see "
-                            + "[Outbox retention](#outbox-retention)); needs DELETE on the outbox tables")
+                            + "[Outbox retention](operations.md#outbox-retention)); needs DELETE on the outbox tables")
             .define(RELAY_PREFIX + "outbox.retention.interval.ms", Type.LONG, 60_000L, Range.atLeast(100), Importance.LOW,
                     "how often retention runs (on the leader)")
             .define(RELAY_PREFIX + "outbox.retention.batch", Type.INT, 1_000, Range.between(1, 1_000_000), Importance.LOW,
@@ -180,7 +181,7 @@ public final class Settings {
                     "binding keys of a super stream the relay creates, instead of `partitions`")
             .define(STREAM_PREFIX + "producer.name", Type.STRING, null, Importance.MEDIUM,
                     "the named producer whose publishing ids the broker de-duplicates; default: `relay.name`. One relay per name and stream: see "
-                            + "[Exactly once into a stream](#exactly-once-into-a-stream)")
+                            + "[Exactly once into a stream](guarantees.md#exactly-once-into-a-stream)")
             .define(STREAM_PREFIX + "producer.filterValue", Type.STRING, null, Importance.LOW,
                     "an application property whose value becomes the message's filter value (RabbitMQ 3.13+)")
             .define(STREAM_PREFIX + "producer.batchSize", Type.INT, 100, Range.atLeast(1), Importance.LOW, "stream-client's batch size")

@@ -114,7 +114,7 @@ class ReadmeWalkthroughIT {
         assertThat(walkthrough).contains("`" + RUN + "`");
         Matcher insert = Pattern.compile("`(INSERT INTO outbox_event [^`]*)`").matcher(walkthrough);
         assertThat(insert.find()).as("step 5 shows an `INSERT INTO outbox_event ...`:\n" + walkthrough).isTrue();
-        String deadLetterTable = readmeDefault(readme, "relay.dead-letter.table");
+        String deadLetterTable = settingsDefault(Files.readString(ROOT.resolve("docs/configuration.md")), "relay.dead-letter.table");
         try (QueueRecorder consumer = broker.record(queue);
                 RelayProcess relay = RelayProcess.start(dir, config).awaitReady(Duration.ofSeconds(60));
                 // "To watch events without taking them from it, run tail without --queue"; step 5: "the watching tail prints it".
@@ -227,10 +227,10 @@ class ReadmeWalkthroughIT {
         return readme.substring(start + 1, end < 0 ? readme.length() : end);
     }
 
-    /** The default the README's settings table gives {@code key}. */
-    private static String readmeDefault(String readme, String key) {
-        Matcher m = Pattern.compile("^\\| `" + Pattern.quote(key) + "` \\| `([^`]+)` \\|", Pattern.MULTILINE).matcher(readme);
-        assertThat(m.find()).as("the README's settings table gives the default of " + key).isTrue();
+    /** The default the settings table of docs/configuration.md (key | type | default | meaning), where the README points for them, gives {@code key}. */
+    private static String settingsDefault(String page, String key) {
+        Matcher m = Pattern.compile("^\\| `" + Pattern.quote(key) + "` \\| [^|]+ \\| `([^`]+)` \\|", Pattern.MULTILINE).matcher(page);
+        assertThat(m.find()).as("docs/configuration.md's settings table gives the default of " + key).isTrue();
         return m.group(1);
     }
 

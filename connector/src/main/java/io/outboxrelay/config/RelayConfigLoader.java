@@ -348,7 +348,7 @@ public final class RelayConfigLoader {
         TypedReader.Declared d = read.declared(Settings.SINK);
         RoutingKeySource source = d.choice(p + "routingKey.source", RoutingKeySource.class);
         if (d.bool(p + "routingKeyFromTopicName")) {
-            boolean explicit = d.given().contains(p + "routingKey.source");
+            boolean explicit = d.isGiven(p + "routingKey.source");
             warnings.add(p + "routingKeyFromTopicName is deprecated; use " + p + "routingKey.source=topic"
                     + (explicit ? "" : " (taken as topic, as Debezium Server before 3.6 did)"));
             if (!explicit) {
@@ -421,9 +421,9 @@ public final class RelayConfigLoader {
     private static StreamSinkConfig readStream(TypedReader read, List<String> warnings, Passwords passwords, RelaySettings relay) {
         String p = Settings.STREAM_PREFIX;
         TypedReader.Declared d = read.declared(Settings.STREAM);
-        String host = d.given().contains(p + "connection.host") ? d.string(p + "connection.host") : d.string(p + "host");
-        int port = d.given().contains(p + "connection.port") ? d.integer(p + "connection.port") : d.integer(p + "port");
-        if (d.given().contains(p + "connection.host") || d.given().contains(p + "connection.port")) {
+        String host = d.isGiven(p + "connection.host") ? d.string(p + "connection.host") : d.string(p + "host");
+        int port = d.isGiven(p + "connection.port") ? d.integer(p + "connection.port") : d.integer(p + "port");
+        if (d.isGiven(p + "connection.host") || d.isGiven(p + "connection.port")) {
             warnings.add(p + "connection.host and " + p + "connection.port are deprecated; use " + p + "host and " + p + "port");
         }
         Duration maxAge = null;

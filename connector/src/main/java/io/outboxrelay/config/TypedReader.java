@@ -88,19 +88,36 @@ final class TypedReader {
         return min.matches() ? "use at least " + min.group(1) : why;
     }
 
-    /** The values of one declared namespace, by full key. */
+    /**
+     * The values of one declared namespace, by full key. A key asked for that the namespace does not
+     * declare is the loader's mistake (a misspelt literal), not the user's: it fails every load at
+     * once instead of reading null, so no test can pass over it.
+     */
     record Declared(Map<String, Object> values, Set<String> given) {
 
+        private Object value(String key) {
+            if (!values.containsKey(key)) {
+                throw new IllegalArgumentException(key + " is not declared in " + Settings.class.getName() + ": declare it there, or fix the name");
+            }
+            return values.get(key);
+        }
+
+        /** Whether the configuration set {@code key}, rather than its default applying. */
+        boolean isGiven(String key) {
+            value(key);
+            return given.contains(key);
+        }
+
         String string(String key) {
-            return (String) values.get(key);
+            return (String) value(key);
         }
 
         int integer(String key) {
-            return ((Number) values.get(key)).intValue();
+            return ((Number) value(key)).intValue();
         }
 
         long number(String key) {
-            return ((Number) values.get(key)).longValue();
+            return ((Number) value(key)).longValue();
         }
 
         Duration millis(String key) {
@@ -108,12 +125,12 @@ final class TypedReader {
         }
 
         boolean bool(String key) {
-            return (Boolean) values.get(key);
+            return (Boolean) value(key);
         }
 
         @SuppressWarnings("unchecked")
         List<String> list(String key) {
-            return ((List<String>) values.get(key)).stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
+            return ((List<String>) value(key)).stream().map(String::trim).filter(s -> !s.isEmpty()).toList();
         }
 
         /** An enum written in lower case with '-' for '_', e.g. dead-letter. */

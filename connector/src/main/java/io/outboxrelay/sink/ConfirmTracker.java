@@ -16,8 +16,8 @@ import io.outboxrelay.metrics.RelayMetrics;
  * covers every tag up to the one given, so confirms are applied to a sorted map of what is in
  * flight rather than counted. Callbacks from a channel that has since been replaced carry an old
  * generation and are ignored: what was in flight on it is republished instead. It applies what the
- * broker says through {@link MessageFate}'s transitions and never sets a state itself. The window
- * is bounded by count and by body bytes.
+ * broker says through {@link MessageFate}'s transitions and never sets a state itself. How much may
+ * be in flight (records and body bytes) is {@link PublishPipeline}'s window, counted there alone.
  */
 public final class ConfirmTracker {
 
@@ -27,7 +27,6 @@ public final class ConfirmTracker {
     private String failure;
     /** Counts acks, nacks and failures, so a waiter can tell whether one came after it last looked. */
     private long changes;
-    private long inFlightBytes;
 
     ConfirmTracker(RelayMetrics metrics) {
         this.metrics = metrics;
@@ -49,7 +48,6 @@ public final class ConfirmTracker {
         p.published(sequence);
         if (gen == generation) {
             inFlight.put(sequence, p);
-            inFlightBytes += p.bytes();
         }
         else {
             p.rewound();
@@ -63,7 +61,6 @@ public final class ConfirmTracker {
         }
         MessageFate p = inFlight.remove(tag);
         if (p != null) {
-            inFlightBytes -= p.bytes();
             p.rewound();
         }
     }
@@ -130,10 +127,6 @@ public final class ConfirmTracker {
         return inFlight.size();
     }
 
-    synchronized long inFlightBytes() {
-        return inFlightBytes;
-    }
-
     /** The publish time of the oldest unconfirmed message, or -1. */
     synchronized long oldestPublishedAtNanos() {
         return inFlight.isEmpty() ? -1 : inFlight.firstEntry().getValue().publishedAtNanos();
@@ -149,7 +142,6 @@ public final class ConfirmTracker {
             p.rewound();
         }
         inFlight.clear();
-        inFlightBytes = 0;
         generation++;
         failure = null;
         return lost;
@@ -193,9 +185,6 @@ public final class ConfirmTracker {
             if (p != null) {
                 taken.add(p);
             }
-        }
-        for (MessageFate p : taken) {
-            inFlightBytes -= p.bytes();
         }
         return taken;
     }

@@ -95,18 +95,6 @@ class ConfirmTrackerTest {
     }
 
     @Test
-    void theWindowCountsBodyBytes() {
-        long gen = tracker.newGeneration();
-        publish(gen, 1, "a", "k", new byte[100]);
-        publish(gen, 2, "b", "k", new byte[50]);
-        assertThat(tracker.inFlightBytes()).isEqualTo(150);
-        tracker.ack(gen, 1, false);
-        assertThat(tracker.inFlightBytes()).isEqualTo(50);
-        tracker.abandon();
-        assertThat(tracker.inFlightBytes()).isZero();
-    }
-
-    @Test
     void abandonedChannelsCallbacksAreIgnoredAndItsTailIsPending() {
         long gen = tracker.newGeneration();
         MessageFate p1 = publish(gen, 1);

@@ -2,8 +2,6 @@ package io.outboxrelay.cli;
 
 import java.io.PrintWriter;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -19,8 +17,8 @@ import io.outboxrelay.logging.ConsoleLogFormat;
 import io.outboxrelay.offsetstore.PostgresOffsetStoreConfig;
 import io.outboxrelay.source.Lsns;
 import io.outboxrelay.source.OutboxPublication;
+import io.outboxrelay.source.ReplicationSlots;
 import io.outboxrelay.config.ShardFilter;
-import io.outboxrelay.config.SqlIdentifiers;
 import io.outboxrelay.source.ShardSets;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -97,7 +95,8 @@ final class ReshardCommand implements Callable<Integer> {
                 newSlots.add(RelayConfig.identifier(RelaySettings.Shard.name(base, k, to)));
             }
             List<String> oldSlots = old.stream().map(RelayConfig::identifier).toList();
-            return finish ? finish(out, err, offsets, store, source, old, oldSlots, newSlots) : prepare(out, err, config, source, oldSlots, newSlots);
+            ReplicationSlots slots = new ReplicationSlots(source);
+            return finish ? finish(out, err, offsets, store, slots, old, oldSlots, newSlots) : prepare(out, err, config, slots, oldSlots, newSlots);
         }
         catch (SQLException e) {
             err.println("reshard: " + e.getMessage());
@@ -106,7 +105,7 @@ final class ReshardCommand implements Callable<Integer> {
         }
     }
 
-    private int prepare(PrintWriter out, PrintWriter err, RelayConfig config, Connection source, List<String> oldSlots, List<String> newSlots)
+    private int prepare(PrintWriter out, PrintWriter err, RelayConfig config, ReplicationSlots slots, List<String> oldSlots, List<String> newSlots)
             throws SQLException, InterruptedException {
         String key = config.routerSetting("table.field.event.key", "aggregateid");
         String base = config.relay().shard().baseName();
@@ -114,24 +113,17 @@ final class ReshardCommand implements Callable<Integer> {
             ShardFilter filter = to == 1 ? null : new ShardFilter(key, k, to);
             String name = newSlots.get(k);
             new OutboxPublication(config.database(), name, config.outboxTables(), config.publicationColumns(), filter).prepare();
-            if (slotPosition(source, name) == null) {
-                try (PreparedStatement ps = source.prepareStatement("SELECT lsn FROM pg_create_logical_replication_slot(?, 'pgoutput')")) {
-                    ps.setString(1, name);
-                    ps.execute();
-                }
+            if (slots.position(name) == null) {
+                slots.create(name);
                 out.println("made slot " + name + " and its publication for " + (to == 1 ? "the whole outbox" : "shard " + k + " of " + to));
             }
         }
-        String cut;
-        try (PreparedStatement ps = source.prepareStatement("SELECT pg_current_wal_lsn()::text"); ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            cut = rs.getString(1);
-        }
+        String cut = slots.currentWal();
         out.println("the new slots keep every event from " + cut + " on; waiting for the old relays to deliver up to it: " + String.join(", ", oldSlots));
         out.flush();
         long deadline = System.nanoTime() + Duration.ofSeconds(waitSeconds).toNanos();
         while (true) {
-            List<String> behind = behind(source, oldSlots, cut);
+            List<String> behind = slots.behind(oldSlots, cut);
             if (behind.isEmpty()) {
                 break;
             }
@@ -149,36 +141,36 @@ final class ReshardCommand implements Callable<Integer> {
         return 0;
     }
 
-    private int finish(PrintWriter out, PrintWriter err, Connection offsets, PostgresOffsetStoreConfig store, Connection source, List<String> old,
+    private int finish(PrintWriter out, PrintWriter err, Connection offsets, PostgresOffsetStoreConfig store, ReplicationSlots slots, List<String> old,
                        List<String> oldSlots, List<String> newSlots) throws SQLException {
         String start = null;
         for (String slot : newSlots) {
-            Position p = slotPosition(source, slot);
+            ReplicationSlots.Position p = slots.position(slot);
             if (p == null) {
                 err.println("reshard: slot " + slot + " does not exist: run reshard --to " + to + " (without --finish) first, while the old relays run");
                 err.flush();
                 return EXIT_NOT_READY;
             }
-            start = start == null || lsnAfter(p.confirmed, start) ? p.confirmed : start;
+            start = start == null || lsnAfter(p.confirmed(), start) ? p.confirmed() : start;
         }
         String oldest = null;
         boolean resumed = false;
         Map<String, String> confirmed = new HashMap<>();
         for (String slot : oldSlots) {
-            Position p = slotPosition(source, slot);
+            ReplicationSlots.Position p = slots.position(slot);
             if (p == null) {
                 // Its offsets are still here, so an earlier --finish dropped it: that run had advanced the new slots first.
                 resumed = true;
                 continue;
             }
-            confirmed.put(slot, p.confirmed);
-            if (p.active) {
-                err.println("reshard: slot " + slot + " is still read by a running relay (walsender PID " + p.pid + "): stop the old relays and their "
+            confirmed.put(slot, p.confirmed());
+            if (p.active()) {
+                err.println("reshard: slot " + slot + " is still read by a running relay (walsender PID " + p.pid() + "): stop the old relays and their "
                         + "standbys first");
                 err.flush();
                 return EXIT_NOT_READY;
             }
-            oldest = oldest == null || lsnAfter(oldest, p.confirmed) ? p.confirmed : oldest;
+            oldest = oldest == null || lsnAfter(oldest, p.confirmed()) ? p.confirmed() : oldest;
         }
         if (oldest != null && lsnAfter(start, oldest)) {
             err.println("reshard: the old relays stopped at " + oldest + ", before the new slots begin (" + start + "): events between would be lost. "
@@ -194,11 +186,7 @@ final class ReshardCommand implements Callable<Integer> {
         else if (oldest != null) {
             for (String slot : newSlots) {
                 // What the old set confirmed is not decoded for the new one: only the spread between the old slots is published twice.
-                try (PreparedStatement ps = source.prepareStatement("SELECT pg_replication_slot_advance(?, ?::pg_lsn)")) {
-                    ps.setString(1, slot);
-                    ps.setString(2, oldest);
-                    ps.execute();
-                }
+                slots.advance(slot, oldest);
             }
             out.println("the new slots begin at " + oldest + ", where the old relays' slowest shard stopped");
         }
@@ -207,49 +195,13 @@ final class ReshardCommand implements Callable<Integer> {
         dropOrder.sort(Comparator.comparingLong((String slot) -> confirmed.get(slot) == null ? Long.MAX_VALUE : Lsns.parse(confirmed.get(slot)))
                 .reversed());
         for (String slot : dropOrder) {
-            if (slotPosition(source, slot) != null) {
-                try (PreparedStatement ps = source.prepareStatement("SELECT pg_drop_replication_slot(?)")) {
-                    ps.setString(1, slot);
-                    ps.execute();
-                }
-            }
-            try (PreparedStatement ps = source.prepareStatement("DROP PUBLICATION IF EXISTS " + SqlIdentifiers.quote(slot))) {
-                ps.execute();
-            }
+            slots.drop(slot);
         }
-        try (PreparedStatement ps = offsets.prepareStatement("DELETE FROM " + store.table() + " WHERE namespace = ANY (?)")) {
-            ps.setArray(1, offsets.createArrayOf("text", old.toArray()));
-            ps.execute();
-        }
+        ShardSets.forget(offsets, store.table(), old);
         out.println("removed the old slots, publications and offsets: " + String.join(", ", oldSlots));
         out.println("next: start " + to + " relay(s) with relay.shard.count=" + to + (to > 1 ? " and relay.shard.index 0.." + (to - 1) : ""));
         out.flush();
         return 0;
-    }
-
-    private record Position(String confirmed, boolean active, Integer pid) {
-    }
-
-    private static Position slotPosition(Connection c, String slot) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT confirmed_flush_lsn::text, active, active_pid FROM pg_replication_slots WHERE slot_name = ? AND database = current_database()")) {
-            ps.setString(1, slot);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? new Position(rs.getString(1), rs.getBoolean(2), (Integer) rs.getObject(3)) : null;
-            }
-        }
-    }
-
-    /** The old slots whose confirmed position is still before {@code cut}. */
-    private static List<String> behind(Connection c, List<String> slots, String cut) throws SQLException {
-        List<String> behind = new ArrayList<>();
-        for (String slot : slots) {
-            Position p = slotPosition(c, slot);
-            if (p != null && (p.confirmed == null || lsnAfter(cut, p.confirmed))) {
-                behind.add(slot + (p.confirmed == null ? "" : " at " + p.confirmed));
-            }
-        }
-        return behind;
     }
 
     /** Whether LSN {@code a} is after {@code b} (both in PostgreSQL's X/Y notation). */

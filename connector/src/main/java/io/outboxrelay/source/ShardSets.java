@@ -70,6 +70,14 @@ public final class ShardSets {
         return namespaces(offsetStore, table, baseName).stream().filter(n -> countOf(n, baseName) != count).toList();
     }
 
+    /** Deletes the stored offsets of {@code namespaces}: a shard set handed over ({@code reshard --finish}) starts nowhere again. */
+    public static void forget(Connection offsetStore, String table, List<String> namespaces) throws SQLException {
+        try (PreparedStatement ps = offsetStore.prepareStatement("DELETE FROM " + table + " WHERE namespace = ANY (?)")) {
+            ps.setArray(1, offsetStore.createArrayOf("text", namespaces.toArray()));
+            ps.execute();
+        }
+    }
+
     /**
      * Why {@code config}'s relay may not run beside the sets its name has already run as, or null
      * (also when the offsets are not in PostgreSQL, where no other set can be seen).

@@ -14,8 +14,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
 
@@ -23,11 +21,10 @@ import org.apache.kafka.connect.connector.ConnectRecord;
 import org.apache.kafka.connect.source.SourceRecord;
 import org.apache.kafka.connect.transforms.Transformation;
 
-import com.rabbitmq.client.Channel;
-
-import io.outboxrelay.audit.ConnectionAudit;
 import io.outboxrelay.config.RelayConfig;
+import io.outboxrelay.deadletter.Republisher;
 import io.outboxrelay.sink.amqp.AmqpConnectionFactory;
+import io.outboxrelay.sink.amqp.AmqpRepublisher;
 import io.outboxrelay.sink.MessageMapper;
 import io.outboxrelay.message.OutgoingMessage;
 import io.outboxrelay.transforms.OutboxHeaders;
@@ -48,7 +45,10 @@ public final class OutboxReplay {
     public record Selection(Instant since, Instant until, String aggregateType, String aggregateId, String type) {
     }
 
-    /** What was published: confirmed and routed, returned unroutable, and rows the router would not turn into a message. */
+    /**
+     * What was published: confirmed and routed; not taken (returned unroutable, or refused by a nack, which a queue's
+     * {@code reject-publish} overflow sends); and rows the router would not turn into a message.
+     */
     public record Result(int published, List<String> unroutable, List<String> invalid) {
     }
 
@@ -74,15 +74,12 @@ public final class OutboxReplay {
         List<String> unroutable = new ArrayList<>();
         List<String> invalid = new ArrayList<>();
         int published = 0;
+        // The redrive's publisher: mandatory, confirms, each message settled on its own (a return or a nack names that one).
         try (Connection db = config.database().connect("outbox-relay replay");
-                com.rabbitmq.client.Connection amqp = dryRun ? null : ConnectionAudit.openBroker(AmqpConnectionFactory.forSink(config.sink()),
-                        "outbox-relay replay " + config.name())) {
-            Channel channel = amqp == null ? null : amqp.createChannel();
-            Set<String> returned = ConcurrentHashMap.newKeySet();
-            if (channel != null) {
-                channel.confirmSelect();
-                channel.addReturnListener(r -> returned.add(r.getProperties().getMessageId()));
-            }
+                AmqpRepublisher publisher = dryRun ? null : new AmqpRepublisher(AmqpConnectionFactory.forSink(config.sink()),
+                        "outbox-relay replay " + config.name(), config.sink().ackTimeout())) {
+            List<Republisher.Message> page = new ArrayList<>();
+            List<String> pageIds = new ArrayList<>();
             for (String qualified : config.outboxTables()) {
                 String[] parts = qualified.contains(".") ? qualified.split("\\.", 2) : new String[] { "public", qualified };
                 if (!PLAIN.matcher(parts[0]).matches() || !PLAIN.matcher(parts[1]).matches()) {
@@ -94,7 +91,6 @@ public final class OutboxReplay {
                     db.setAutoCommit(false);
                     try (ResultSet rs = ps.executeQuery()) {
                         OutboxRows rows = OutboxRows.of(rs.getMetaData(), config.engineProperties().getProperty("topic.prefix"), parts[0], parts[1]);
-                        int inPage = 0;
                         while (rs.next()) {
                             SourceRecord record = apply(chain, rows.record(rs));
                             String id = record == null ? null : OutboxHeaders.string(record, OutboxHeaders.MESSAGE_ID);
@@ -103,15 +99,14 @@ public final class OutboxReplay {
                                 continue;
                             }
                             OutgoingMessage m = mapper.map(record);
-                            if (channel != null) {
-                                channel.basicPublish(exchange != null ? exchange : m.destination(), m.routingKey(), true, m.properties(), m.body());
-                            }
+                            page.add(new Republisher.Message(exchange == null ? m : new OutgoingMessage(exchange, m.routingKey(), m.properties(), m.body()),
+                                    0));
+                            pageIds.add(id);
                             published++;
-                            if (++inPage == PAGE) {
-                                confirm(channel);
+                            if (page.size() == PAGE) {
+                                unroutable.addAll(publish(publisher, page, pageIds));
                                 progress.printf("replay: %d published so far%n", published);
                                 progress.flush();
-                                inPage = 0;
                             }
                         }
                     }
@@ -121,8 +116,7 @@ public final class OutboxReplay {
                     }
                 }
             }
-            confirm(channel);
-            unroutable.addAll(returned);
+            unroutable.addAll(publish(publisher, page, pageIds));
             return new Result(published - unroutable.size(), unroutable, invalid);
         }
         finally {
@@ -132,10 +126,16 @@ public final class OutboxReplay {
         }
     }
 
-    private void confirm(Channel channel) throws IOException, InterruptedException, TimeoutException {
-        if (channel != null) {
-            channel.waitForConfirmsOrDie(config.sink().ackTimeout().toMillis());
+    /** Publishes a page (nothing on a dry run) and empties it; returns the ids the broker did not take (returned or nacked). */
+    private static List<String> publish(AmqpRepublisher publisher, List<Republisher.Message> page, List<String> ids)
+            throws IOException, InterruptedException, TimeoutException {
+        List<String> notTaken = new ArrayList<>();
+        if (publisher != null && !page.isEmpty()) {
+            publisher.publish(page).stream().forEach(i -> notTaken.add(ids.get(i)));
         }
+        page.clear();
+        ids.clear();
+        return notTaken;
     }
 
     private String idColumn() {

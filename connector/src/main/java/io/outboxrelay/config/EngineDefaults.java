@@ -63,7 +63,7 @@ final class EngineDefaults {
         // Debezium's queue holds up to max.queue.size (8192) records between the decoder and the sink;
         // counted in records only, 8192 rows of a few MB each would take gigabytes. A byte bound
         // keeps what it holds near 32 MiB whatever the row size (one record always fits, however
-        // large); the sizing walks each record's Struct once (see the README's memory section).
+        // large); the sizing walks each record's Struct once (see docs/operations.md, "Memory and large rows").
         p.setProperty("max.queue.size.in.bytes", Long.toString(QUEUE_BYTES));
         p.setProperty("offset.storage", PostgresOffsetBackingStore.class.getName());
         // The sink hands a batch on before its confirms arrive, so "after every batch" no longer means

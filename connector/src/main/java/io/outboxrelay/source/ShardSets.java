@@ -100,6 +100,6 @@ public final class ShardSets {
         return "relay '" + baseName + "' has stored offsets of " + (theirs == 1 ? "an unsharded relay" : theirs + " shards") + " (" + String.join(", ", foreign)
                 + "), and this relay runs with relay.shard.count=" + count + ": the two splits would publish every event twice. Change the number of "
                 + "shards with `outbox-relay reshard --to " + count + "` and, once the old relays are stopped, `outbox-relay reshard --to " + count
-                + " --finish` (README: Changing the number of shards)";
+                + " --finish` (docs/shards-and-streams.md: Changing the number of shards)";
     }
 }

@@ -104,6 +104,8 @@ class StreamIT {
                 assertThat(m.groupId()).as("the group id is the aggregate id").isEqualTo(aggregates.get(m.messageId()));
                 assertThat(m.subject()).as("the event type travels as subject").isEqualTo("T");
                 assertThat(m.applicationProperties()).containsEntry("type", "T").containsEntry("app-id", "stream-ds");
+                assertThat(m.applicationProperties().keySet()).as("Debezium's engine headers are not the consumer's business")
+                        .noneMatch(k -> k.startsWith("__debezium"));
             }
             assertThat(relay.log()).doesNotContain("Exception");
             assertThat(relay.gauge("outbox_relay_events_published_total")).isGreaterThanOrEqualTo(committed.size());

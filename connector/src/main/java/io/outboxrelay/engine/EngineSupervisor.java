@@ -312,21 +312,37 @@ public final class EngineSupervisor implements Health, RelayState {
     }
 
     /**
-     * Why this relay may not start: beside the sets of shards its name has already run as, or under
-     * a stream producer name another relay numbers with; null when it may.
+     * Why this relay may not start: its router's templates name a column the outbox table lacks, it
+     * would run beside the sets of shards its name has already run as, or under a stream producer name
+     * another relay numbers with; null when it may.
      */
     private String startRefusal() {
-        try (SourceInspector inspector = new SourceInspector(config.database(), "outbox-relay routing check")) {
-            String routing = RoutingColumns.problem(config, inspector);
-            if (routing != null) {
-                return routing;
-            }
+        String routing = routingProblem();
+        if (routing != null) {
+            return routing;
+        }
+        try {
             String otherShards = ShardSets.conflict(config, "outbox-relay shard check");
             return otherShards != null ? otherShards : StreamProducerClaim.claim(config, "outbox-relay producer check");
         }
         catch (SQLException e) {
             // The offset store is not reachable yet: the engine's start reports that and is retried with back-off.
             LOG.debug("Cannot look for other shard sets or stream producers: {}", e.getMessage());
+            return null;
+        }
+    }
+
+    /**
+     * A template column the outbox table lacks, or null. Asked on its own connection and apart from the shard and producer
+     * checks, so that a source database not reachable yet never skips the producer claim.
+     */
+    private String routingProblem() {
+        try (SourceInspector inspector = new SourceInspector(config.database(), "outbox-relay routing check")) {
+            return RoutingColumns.problem(config, inspector);
+        }
+        catch (SQLException e) {
+            // The source is not reachable yet: the engine's start reports that and is retried with back-off.
+            LOG.debug("Cannot check the outbox table's columns for the router's templates: {}", e.getMessage());
             return null;
         }
     }

@@ -47,6 +47,13 @@ public final class StreamTransport implements Transport {
     private static final Logger LOG = LoggerFactory.getLogger(StreamTransport.class);
     /** How long a stream that could not be created is taken as missing before creating it is tried again. */
     private static final Duration RETRY_CREATE = Duration.ofSeconds(10);
+    /**
+     * How long the environment may go on answering "not available" (its locator connection lost and not
+     * recovered) before it is closed and a new one opened. Seen on RabbitMQ 4.0 after a cut connection:
+     * the client's locator recovery gave "Locator not available", then "Could not execute operation after
+     * 3 attempts", for minutes, while a new connection to the same broker would have been taken at once.
+     */
+    private static final Duration STALE_ENVIRONMENT = Duration.ofSeconds(30);
 
     private final StreamSinkConfig config;
     private final ConfirmTracker tracker;
@@ -68,6 +75,8 @@ public final class StreamTransport implements Transport {
     private Environment environment;
     private volatile Environment current;
     private long generation = -1;
+    /** When the environment began answering "not available" without a break; 0 while it answers. */
+    private long unavailableSinceNanos;
     private long nextTag;
     private final long createdAtNanos = System.nanoTime();
 
@@ -288,11 +297,13 @@ public final class StreamTransport implements Transport {
         try {
             StreamEnvironments.ensure(env, config, stream);
             missing.remove(stream);
+            unavailableSinceNanos = 0;
         }
         catch (StreamException e) {
             if (!refused(e)) {
                 // Not a refusal: the stream is there but not available yet (its leader is starting after a broker restart), or the
                 // broker is unreachable. Retried with back-off like any failure, never dead-lettered.
+                abortIfStale(e);
                 throw new IOException("stream '" + stream + "' is not available (" + (e.getCode() > 0 ? describe(e.getCode()) : e.getMessage()) + ")", e);
             }
             String reason = "unroutable: " + (config.superStream() ? "super stream '" : "stream '") + stream + "' does not exist and cannot be created ("
@@ -323,6 +334,25 @@ public final class StreamTransport implements Transport {
         producers.put(stream, producer);
         sending.producers.add(producer);
         return producer;
+    }
+
+    /**
+     * Opens a new environment at the next attempt once this one has answered "not available" for
+     * {@link #STALE_ENVIRONMENT}. What was unconfirmed is published again through the new one's
+     * producers, under the same name and publishing ids, so the broker keeps each message once.
+     */
+    private void abortIfStale(StreamException e) {
+        long now = System.nanoTime();
+        if (unavailableSinceNanos == 0) {
+            unavailableSinceNanos = now;
+        }
+        else if (now - unavailableSinceNanos > STALE_ENVIRONMENT.toNanos()) {
+            LOG.warn("The stream environment has answered 'not available' for {} s ({}); opening a new one", STALE_ENVIRONMENT.toSeconds(),
+                    e.getMessage());
+            unavailableSinceNanos = 0;
+            // The failure thrown next has the pipeline reset this transport (its producers) and publish again after the back-off.
+            abort();
+        }
     }
 
     /** Whether the broker refused to make the stream (permissions, arguments it rejects), as opposed to not answering well just now. */
